@@ -1,0 +1,280 @@
+"""The tape: replay recorded nodes in reverse recording order.
+
+``backward`` collects the nodes reachable from the roots with an explicit
+stack (no recursion, so a 100,000-op chain is fine), sorts them by sequence
+number, highest first, and runs each once its incoming gradient is complete:
+every consumer of a node was recorded after it, so it has run already.
+Gradients are summed back to each input's shape here and only here.
+"""
+
+from __future__ import annotations
+
+from ..errors import DeviceMismatchError, GraphError, ShapeError, shape_str
+from ..tensor import Tensor
+from .function import Node
+from .grad_mode import _state
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+    """Accumulate d(tensors)/d(leaf) into the ``.grad`` of every leaf that requires grad.
+
+    ``grad_tensors`` holds one gradient per tensor (None for scalars).
+    ``inputs``, when given, limits accumulation to those leaves.
+    """
+    tensors = _as_tuple(tensors)
+    grads = _as_tuple(grad_tensors) if grad_tensors is not None else (None,) * len(tensors)
+    roots = _make_roots(tensors, grads, "backward")
+    only = None if inputs is None else {id(t) for t in _as_tuple(inputs)}
+    retain = create_graph if retain_graph is None else retain_graph
+    _execute(roots, retain, create_graph, captures=None, accumulate_only=only)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``."""
+    outputs = _as_tuple(outputs)
+    inputs_tuple = _as_tuple(inputs)
+    grads = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
+    for position, tensor in enumerate(inputs_tuple):
+        if not isinstance(tensor, Tensor) or not tensor._requires_grad:
+            raise GraphError(f"autograd.grad: input {position} does not require grad; call requires_grad_() on it")
+    roots = _make_roots(outputs, grads, "autograd.grad")
+    retain = create_graph if retain_graph is None else retain_graph
+    results = _execute(roots, retain, create_graph, captures=inputs_tuple, accumulate_only=None)
+    for position, result in enumerate(results):
+        if result is None and not allow_unused:
+            raise GraphError(
+                f"autograd.grad: input {position} (shape {shape_str(inputs_tuple[position].shape)}) was not used "
+                "to compute the outputs; pass allow_unused=True to get None for it"
+            )
+    return results
+
+
+def _as_tuple(value) -> tuple:
+    if isinstance(value, Tensor) or value is None:
+        return (value,)
+    return tuple(value)
+
+
+def _make_roots(tensors, grads, caller: str) -> list:
+    if len(grads) != len(tensors):
+        raise GraphError(f"{caller}: got {len(tensors)} tensors but {len(grads)} gradients; pass one per tensor")
+    roots = []
+    for position, (tensor, gradient) in enumerate(zip(tensors, grads)):
+        if not tensor._requires_grad:
+            raise GraphError(
+                f"{caller}: element {position} of tensors does not require grad and has no grad_fn; "
+                "set requires_grad=True on the leaves you differentiate with respect to"
+            )
+        if gradient is None:
+            if tensor._data.size != 1:
+                raise GraphError(
+                    f"{caller}: grad can be implicitly created only for scalar outputs, but the output has "
+                    f"shape {shape_str(tensor.shape)}; pass gradient= a tensor of that shape "
+                    "(e.g. gradflow.ones_like(out)), or reduce the output first (out.sum())"
+                )
+            xp = tensor._device.backend.xp
+            gradient = Tensor._wrap(xp.ones(tensor._data.shape, dtype=tensor._data.dtype), tensor._device)
+        elif not isinstance(gradient, Tensor):
+            gradient = Tensor._wrap(tensor._device.backend.asarray(gradient, dtype=tensor._data.dtype), tensor._device)
+        if gradient._data.shape != tensor._data.shape:
+            raise ShapeError(
+                f"{caller}: gradient {position} has shape {shape_str(gradient.shape)} but output {position} "
+                f"has shape {shape_str(tensor.shape)}; pass a gradient of the output's shape"
+            )
+        if gradient._device is not tensor._device:
+            raise DeviceMismatchError(
+                f"{caller}: gradient {position} is on {gradient._device} but output {position} is on "
+                f"{tensor._device}; move the gradient with .to({str(tensor._device)!r})"
+            )
+        roots.append((tensor, gradient))
+    return roots
+
+
+def _execute(roots, retain_graph: bool, create_graph: bool, captures, accumulate_only):
+    """Run the backward pass; return captured gradients for ``captures`` (autograd.grad) or None."""
+    previous_mode = _state.enabled
+    _state.enabled = bool(create_graph)
+    try:
+        return _run(roots, retain_graph, create_graph, captures, accumulate_only)
+    finally:
+        _state.enabled = previous_mode
+
+
+def _run(roots, retain_graph, create_graph, captures, accumulate_only):
+    buffers: dict = {}
+    stack = []
+    captured = None
+    leaf_slots = node_slots = None
+    if captures is not None:
+        captured = [None] * len(captures)
+        leaf_slots = {}
+        node_slots = {}
+        for slot, tensor in enumerate(captures):
+            if tensor._node is None:
+                leaf_slots.setdefault(id(tensor), []).append(slot)
+            else:
+                node_slots.setdefault(tensor._node, []).append((slot, tensor._output_nr))
+
+    def deliver_to_leaf(leaf, gradient):
+        if captures is not None:
+            for slot in leaf_slots.get(id(leaf), ()):
+                captured[slot] = gradient if captured[slot] is None else captured[slot] + gradient
+            return
+        if accumulate_only is not None and id(leaf) not in accumulate_only:
+            return
+        _accumulate_into_leaf(leaf, gradient, create_graph)
+
+    for tensor, gradient in roots:
+        node = tensor._node
+        if node is None:
+            deliver_to_leaf(tensor, gradient)
+            continue
+        buffer = buffers.get(node)
+        if buffer is None:
+            buffer = buffers[node] = [None] * node.num_outputs
+            stack.append(node)
+        slot = tensor._output_nr
+        buffer[slot] = gradient if buffer[slot] is None else buffer[slot] + gradient
+
+    order = _reachable_nodes(stack)
+    needed = _nodes_leading_to(order, leaf_slots, node_slots) if captures is not None else None
+
+    for node in order:
+        grads = buffers.pop(node, None)
+        if grads is None:
+            continue
+        if node.hooks:
+            _run_hooks(node, grads)
+        if node_slots is not None:
+            for slot, output_nr in node_slots.get(node, ()):
+                captured[slot] = grads[output_nr]
+        if needed is not None and node not in needed:
+            continue
+        for output_nr, gradient in enumerate(grads):
+            if gradient is None:
+                shape, dtype = node.output_meta[output_nr]
+                xp = node.device.backend.xp
+                grads[output_nr] = Tensor._wrap(xp.zeros(shape, dtype=dtype.np), node.out_device or node.device)
+        input_grads = node.function.backward(node, *grads)
+        if not retain_graph:
+            node.release()
+        input_grads = _check_count(node, input_grads)
+        for edge, gradient, meta in zip(node.next_edges, input_grads, node.input_meta):
+            if edge is None or gradient is None:
+                continue
+            gradient = _fit_to_input(node, gradient, meta)
+            target, output_nr = edge
+            if target.__class__ is Node:
+                buffer = buffers.get(target)
+                if buffer is None:
+                    buffer = buffers[target] = [None] * target.num_outputs
+                previous = buffer[output_nr]
+                buffer[output_nr] = gradient if previous is None else previous + gradient
+            else:
+                deliver_to_leaf(target, gradient)
+    return captured
+
+
+def _reachable_nodes(stack: list) -> list:
+    """Every node reachable from ``stack``, highest sequence number first."""
+    seen = set(stack)
+    order = []
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        for edge in node.next_edges:
+            if edge is not None:
+                target = edge[0]
+                if target.__class__ is Node and target not in seen:
+                    seen.add(target)
+                    stack.append(target)
+    order.sort(key=_sequence_of, reverse=True)
+    return order
+
+
+def _sequence_of(node: Node) -> int:
+    return node.seq
+
+
+def _nodes_leading_to(order: list, leaf_slots: dict, node_slots: dict) -> set:
+    """The nodes whose backward can reach a captured input (autograd.grad prunes the rest)."""
+    needed = set()
+    for node in reversed(order):  # producers before consumers
+        for edge in node.next_edges:
+            if edge is None:
+                continue
+            target = edge[0]
+            if target.__class__ is Node:
+                reaches = target in needed or target in node_slots
+            else:
+                reaches = id(target) in leaf_slots
+            if reaches:
+                needed.add(node)
+                break
+    return needed
+
+
+def _run_hooks(node: Node, grads: list) -> None:
+    for output_nr, hooks in node.hooks.items():
+        gradient = grads[output_nr]
+        if gradient is None:
+            continue
+        for hook in hooks:
+            replaced = hook(gradient)
+            if replaced is not None:
+                gradient = replaced
+        grads[output_nr] = gradient
+
+
+def _check_count(node: Node, input_grads) -> tuple:
+    if input_grads.__class__ is not tuple:
+        input_grads = (input_grads,) if not isinstance(input_grads, list) else tuple(input_grads)
+    expected = len(node.next_edges)
+    if len(input_grads) < expected:
+        missing = node.next_edges[len(input_grads) :]
+        if any(edge is not None for edge in missing):
+            raise GraphError(
+                f"{node.name()}: backward returned {len(input_grads)} gradients but forward took {expected} "
+                "arguments; return one gradient (or None) per forward argument"
+            )
+        input_grads = input_grads + (None,) * (expected - len(input_grads))
+    elif len(input_grads) > expected:
+        raise GraphError(
+            f"{node.name()}: backward returned {len(input_grads)} gradients but forward took {expected} "
+            "arguments; return one gradient (or None) per forward argument"
+        )
+    return input_grads
+
+
+def _fit_to_input(node: Node, gradient: Tensor, meta) -> Tensor:
+    """Sum a gradient back over broadcast dimensions and cast it to its input's dtype."""
+    shape, dtype = meta
+    if gradient._data.shape != shape:
+        try:
+            gradient = gradient.sum_to_size(shape)
+        except ShapeError:
+            raise GraphError(
+                f"{node.name()}: backward returned a gradient of shape {shape_str(gradient.shape)} for an input "
+                f"of shape {shape_str(shape)}; the gradient must have the input's shape or broadcast to it"
+            ) from None
+    if gradient._dtype is not dtype:
+        gradient = gradient.to(dtype)
+    return gradient
+
+
+def _accumulate_into_leaf(leaf: Tensor, gradient: Tensor, create_graph: bool) -> None:
+    hooks = leaf._hooks
+    if hooks:
+        for hook in hooks:
+            replaced = hook(gradient)
+            if replaced is not None:
+                gradient = replaced
+    if leaf._grad is None:
+        # Copy so that .grad never aliases another tensor (the same gradient may reach several leaves).
+        leaf._grad = gradient if create_graph else Tensor._wrap(gradient._data.copy(), gradient._device)
+    else:
+        leaf._grad = leaf._grad + gradient
+    post_hooks = leaf._post_hooks
+    if post_hooks:
+        for hook in post_hooks:
+            hook(leaf)

@@ -1,0 +1,137 @@
+"""Finite-difference checks of gradients (first and second order).
+
+``gradcheck`` compares the Jacobian that backward computes with central
+differences, element by element; ``gradgradcheck`` does the same for the
+gradient function itself (built with ``create_graph=True``). Use float64
+inputs: float32 central differences are too coarse for the tolerances.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import GradcheckError, shape_str
+from ..tensor import Tensor
+from .engine import grad as autograd_grad
+from .grad_mode import no_grad
+
+
+def _as_tuple(value) -> tuple:
+    return (value,) if isinstance(value, Tensor) else tuple(value)
+
+
+def _differentiable_outputs(fn, inputs) -> tuple:
+    return tuple(out for out in _as_tuple(fn(*inputs)) if isinstance(out, Tensor) and out.dtype.is_floating_point)
+
+
+def _numerical_jacobians(fn, inputs, targets, eps: float) -> list:
+    """J[k][i] of shape (numel(output k), numel(input i)) from central differences."""
+    with no_grad():
+        outputs = _differentiable_outputs(fn, inputs)
+    jacobians = [[np.zeros((out.numel(), inputs[i].numel())) for i in targets] for out in outputs]
+    for column, i in enumerate(targets):
+        array = inputs[i]._data
+        for flat in range(array.size):
+            position = np.unravel_index(flat, array.shape)
+            original = array[position].item()
+            with no_grad():
+                array[position] = original + eps
+                plus = [out._device.backend.to_host(out._data).astype(np.float64).ravel()
+                        for out in _differentiable_outputs(fn, inputs)]
+                array[position] = original - eps
+                minus = [out._device.backend.to_host(out._data).astype(np.float64).ravel()
+                         for out in _differentiable_outputs(fn, inputs)]
+                array[position] = original
+            for k in range(len(outputs)):
+                jacobians[k][column][:, flat] = (plus[k] - minus[k]) / (2 * eps)
+    return jacobians
+
+
+def _analytical_jacobians(fn, inputs, targets) -> list:
+    """J[k][i] from one backward pass per output element."""
+    differentiated = [inputs[i] for i in targets]
+    outputs = _differentiable_outputs(fn, inputs)
+    jacobians = [[np.zeros((out.numel(), inputs[i].numel())) for i in targets] for out in outputs]
+    for k, out in enumerate(outputs):
+        if not out.requires_grad:
+            continue
+        xp = out._device.backend.xp
+        for row in range(out.numel()):
+            seed = xp.zeros(out.numel(), dtype=out._data.dtype)
+            seed[row] = 1
+            grad_output = Tensor._wrap(seed.reshape(out.shape), out._device)
+            grads = autograd_grad(out, differentiated, grad_output, retain_graph=True, allow_unused=True)
+            for column, gradient in enumerate(grads):
+                if gradient is not None:
+                    host = gradient._device.backend.to_host(gradient._data)
+                    jacobians[k][column][row, :] = host.astype(np.float64).ravel()
+    return jacobians
+
+
+def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              raise_exception: bool = True) -> bool:
+    """Check the gradients of ``fn`` at ``inputs`` against central differences.
+
+    Every input tensor with ``requires_grad=True`` is checked against every
+    floating-point output. Returns True, or raises ``GradcheckError`` naming
+    the output, the input and the worst element (False if ``raise_exception=False``).
+
+    >>> import gradflow as gf
+    >>> x = gf.randn(3, dtype=gf.float64, requires_grad=True)
+    >>> gf.autograd.gradcheck(lambda t: (t * t).sum(), (x,))
+    True
+    """
+    inputs = _as_tuple(inputs)
+    targets = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not targets:
+        raise ValueError("gradcheck: no input requires grad; set requires_grad=True on the inputs to check")
+    numerical = _numerical_jacobians(fn, inputs, targets, eps)
+    analytical = _analytical_jacobians(fn, inputs, targets)
+    for k, (num_row, ana_row) in enumerate(zip(numerical, analytical)):
+        for column, (num, ana) in enumerate(zip(num_row, ana_row)):
+            if num.shape != ana.shape or not np.allclose(ana, num, rtol=rtol, atol=atol, equal_nan=True):
+                if not raise_exception:
+                    return False
+                difference = np.abs(ana - num)
+                worst = np.unravel_index(np.argmax(difference), difference.shape) if difference.size else (0, 0)
+                index = targets[column]
+                raise GradcheckError(
+                    f"gradcheck: Jacobian mismatch for output {k} with respect to input {index} "
+                    f"(shape {shape_str(inputs[index].shape)}): at (output element {worst[0]}, input element "
+                    f"{worst[1]}) analytical {ana[worst]:.6g} vs numerical {num[worst]:.6g}\n"
+                    f"analytical:\n{ana}\nnumerical:\n{num}"
+                )
+    return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  raise_exception: bool = True) -> bool:
+    """Check second derivatives: gradcheck of the vector-Jacobian product of ``fn``.
+
+    ``grad_outputs`` default to random float64 tensors shaped like the outputs.
+    """
+    inputs = _as_tuple(inputs)
+    targets = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    outputs = _differentiable_outputs(fn, inputs)
+    if grad_outputs is None:
+        generator = np.random.default_rng(0)
+        grad_outputs = tuple(
+            Tensor._wrap(out._device.backend.from_host(generator.standard_normal(out.shape).astype(out._data.dtype)),
+                         out._device).requires_grad_()
+            for out in outputs
+        )
+    grad_outputs = _as_tuple(grad_outputs)
+    count = len(inputs)
+
+    def vector_jacobian_product(*values):
+        primal, cotangents = values[:count], values[count:]
+        outs = _differentiable_outputs(fn, primal)
+        used = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]
+        if not used:
+            return tuple()
+        grads = autograd_grad([o for o, _ in used], [primal[i] for i in targets], [c for _, c in used],
+                              create_graph=True, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(vector_jacobian_product, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)

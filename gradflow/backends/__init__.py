@@ -1,0 +1,52 @@
+"""One backend per device kind: NumPy for the CPU, CuPy for CUDA devices.
+
+A backend is the small interface ops and tensors use: ``xp`` (the array
+module), array creation, transfer to and from the host, the random number
+generator, ``synchronize`` and memory statistics. Backends never import
+Tensor.
+"""
+
+from __future__ import annotations
+
+_backends: dict = {}
+
+
+def backend_for(device):
+    """The backend that stores arrays of ``device`` (created once per device)."""
+    found = _backends.get(device)
+    if found is None:
+        if device.type == "cpu":
+            from .numpy_backend import NumpyBackend
+
+            found = NumpyBackend()
+        else:
+            from .cupy_backend import CupyBackend
+
+            found = CupyBackend(device.index)
+        if _seed is not None:
+            found.manual_seed(_seed)
+        _backends[device] = found
+    return found
+
+
+_seed: int | None = None
+
+
+def manual_seed_all(seed: int) -> None:
+    """Seed the generator of every backend, present and future."""
+    global _seed
+    _seed = int(seed)
+    for backend in _backends.values():
+        backend.manual_seed(_seed)
+
+
+def array_module(array):
+    """numpy or cupy, whichever owns ``array``."""
+    module = type(array).__module__
+    if module.startswith("cupy"):
+        import cupy
+
+        return cupy
+    import numpy
+
+    return numpy

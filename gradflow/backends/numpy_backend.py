@@ -1,0 +1,75 @@
+"""The CPU backend: arrays are NumPy arrays."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import scipy.special
+
+
+class NumpyBackend:
+    """NumPy arrays on the host; the readable reference for every primitive."""
+
+    name = "numpy"
+    xp = np
+
+    def __init__(self):
+        self.generator = np.random.default_rng()
+
+    # -- arrays -------------------------------------------------------------
+    def asarray(self, obj, dtype=None):
+        """``obj`` (array, list, scalar) as an array of this backend."""
+        if type(obj).__module__.startswith("cupy"):
+            obj = obj.get()
+        return np.asarray(obj, dtype=dtype)
+
+    def from_host(self, array: np.ndarray) -> np.ndarray:
+        return array
+
+    def to_host(self, array) -> np.ndarray:
+        return array
+
+    def context(self):
+        """A context in which new arrays land on this device (nothing to do on the CPU)."""
+        return contextlib.nullcontext()
+
+    def synchronize(self) -> None:
+        """Nothing to wait for on the CPU."""
+
+    def memory_stats(self) -> dict:
+        """The CPU backend keeps no pool; report zeros so callers need no branch."""
+        return {"allocated_bytes": 0, "reserved_bytes": 0}
+
+    @staticmethod
+    def add_at(array, index, values) -> None:
+        """``array[index] += values`` with repeated indices accumulated (not overwritten)."""
+        np.add.at(array, index, values)
+
+    # -- special functions NumPy lacks ------------------------------------------
+    @staticmethod
+    def erf(array):
+        return scipy.special.erf(array)
+
+    # -- random numbers -----------------------------------------------------
+    def manual_seed(self, seed: int) -> None:
+        self.generator = np.random.default_rng(seed)
+
+    def rand(self, shape, dtype):
+        """Uniform samples in [0, 1)."""
+        if dtype in (np.float32, np.float64):
+            return self.generator.random(shape, dtype=dtype)
+        return self.generator.random(shape).astype(dtype)
+
+    def randn(self, shape, dtype):
+        """Standard normal samples."""
+        if dtype in (np.float32, np.float64):
+            return self.generator.standard_normal(shape, dtype=dtype)
+        return self.generator.standard_normal(shape).astype(dtype)
+
+    def randint(self, low: int, high: int, shape, dtype):
+        """Integers drawn uniformly from [low, high)."""
+        return self.generator.integers(low, high, size=shape, dtype=dtype)
+
+    def randperm(self, n: int, dtype):
+        return self.generator.permutation(n).astype(dtype)

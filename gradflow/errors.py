@@ -1,0 +1,59 @@
+"""Typed exceptions raised by gradflow.
+
+Each class subclasses the built-in exception a Python user would catch
+(``ValueError``, ``TypeError``, ``IndexError``, ``MemoryError``) and, where
+PyTorch raises ``RuntimeError`` for the same mistake, ``RuntimeError`` too, so
+code written against either habit catches it. Messages name the op, the
+shapes, dtypes or devices involved, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class GradflowError(Exception):
+    """Base class of every error gradflow raises on purpose."""
+
+
+class ShapeError(GradflowError, ValueError, RuntimeError):
+    """Shapes that do not fit the op (broadcasting, matmul, reshape, ...)."""
+
+
+class DtypeError(GradflowError, TypeError, RuntimeError):
+    """A dtype the op cannot take (e.g. gradients of integer tensors)."""
+
+
+class DeviceMismatchError(GradflowError, RuntimeError):
+    """Operands of one op live on different devices."""
+
+
+class DeviceUnavailableError(GradflowError, RuntimeError):
+    """The requested device cannot be used on this machine."""
+
+
+class GraphError(GradflowError, RuntimeError):
+    """Misuse of the autograd graph (backward twice, unused inputs, ...)."""
+
+
+class InplaceError(GradflowError, RuntimeError):
+    """An in-place op that would make gradients wrong."""
+
+
+class IndexOutOfRangeError(GradflowError, IndexError):
+    """An index or dimension outside the tensor."""
+
+
+class CheckpointFormatError(GradflowError, ValueError):
+    """A checkpoint file that gradflow cannot read safely."""
+
+
+class OutOfMemoryError(GradflowError, MemoryError, RuntimeError):
+    """The device ran out of memory."""
+
+
+def shape_str(shape) -> str:
+    """Format a shape the way messages show it: ``[2, 3]``."""
+    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+class GradcheckError(GradflowError, RuntimeError):
+    """Analytical and numerical gradients disagree."""

@@ -1,0 +1,50 @@
+"""Argument checks shared by the ops, each raising a typed error that says what to do."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, shape_str
+
+
+def normalize_dim(dim: int, ndim: int, op: str) -> int:
+    """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor (0-d tensors accept 0 and -1)."""
+    bound = max(ndim, 1)
+    if not -bound <= dim < bound:
+        raise IndexOutOfRangeError(
+            f"{op}: dimension out of range (expected to be in range of [{-bound}, {bound - 1}], but got {dim})"
+        )
+    return dim + bound if dim < 0 else dim
+
+
+def normalize_dims(dims, ndim: int, op: str) -> tuple:
+    """A dim, a sequence of dims or None (all dims) as a sorted tuple of axes."""
+    if dims is None:
+        return tuple(range(ndim))
+    if isinstance(dims, int):
+        dims = (dims,)
+    axes = tuple(sorted({normalize_dim(d, ndim, op) for d in dims}))
+    if ndim == 0:
+        return ()
+    return axes
+
+
+def broadcast_shapes_or_raise(op: str, *shapes) -> tuple:
+    """The broadcast shape of ``shapes``, or a ShapeError naming the op and the shapes."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(shape_str(s) for s in shapes)
+        raise ShapeError(
+            f"{op}: shapes {listed} cannot be broadcast together: trailing dimensions must be equal or 1; "
+            "reshape or unsqueeze an operand so that they line up"
+        ) from None
+
+
+def require_float(op: str, tensor) -> None:
+    """Raise when a float-only op gets an integer tensor."""
+    if not tensor._dtype.is_floating_point:
+        raise DtypeError(
+            f"{op}: expected a floating point tensor but got {tensor._dtype.name} of shape {shape_str(tensor.shape)}; "
+            "convert it first with .float() or .double()"
+        )

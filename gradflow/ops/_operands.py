@@ -1,0 +1,60 @@
+"""Turning op arguments into tensors of one dtype on one device."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ..dtypes import get_default_dtype, result_type
+from ..errors import DeviceMismatchError, ShapeError
+from ..tensor import Tensor
+from ._checks import broadcast_shapes_or_raise
+
+
+def scalar_or_tensor(value, like: Tensor, op: str):
+    """Keep Python numbers as they are (they promote weakly); wrap arrays on ``like``'s device."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.ndarray):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+        if like._device.type != "cpu" and isinstance(value, np.ndarray):
+            raise DeviceMismatchError(
+                f"{op}: got a NumPy array and a tensor on {like._device}; convert the array with "
+                f"gradflow.tensor(array, device={str(like._device)!r})"
+            )
+        from .creation import tensor
+
+        return tensor(value, device=like._device)
+    if type(value).__module__.startswith("cupy"):
+        from .creation import as_tensor
+
+        return as_tensor(value)
+    raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}; expected a Tensor or a number")
+
+
+def promote_operands(op: str, *values, float_result: bool = False):
+    """Convert scalars, cast tensors to the common result dtype, and return (operands, dtype).
+
+    With ``float_result`` integer results become the default float dtype (true division).
+    """
+    like = next(v for v in values if isinstance(v, Tensor))
+    values = tuple(scalar_or_tensor(v, like, op) for v in values)
+    dtype = result_type(*values)
+    if float_result and not dtype.is_floating_point:
+        dtype = get_default_dtype()
+    converted = tuple(v.to(dtype) if isinstance(v, Tensor) and v._dtype is not dtype else v for v in values)
+    return converted, dtype
+
+
+def apply_broadcasting(function, op: str, *operands, **params):
+    """``function.apply`` with broadcasting failures reported as ShapeError."""
+    try:
+        return function.apply(*operands, **params)
+    except ValueError as error:
+        if isinstance(error, ShapeError):
+            raise
+        shapes = [v.shape for v in operands if isinstance(v, Tensor)]
+        broadcast_shapes_or_raise(op, *shapes)
+        raise

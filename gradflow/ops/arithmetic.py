@@ -1,0 +1,236 @@
+"""Arithmetic: + - * / // % ** and their reflected forms, negation and abs.
+
+Python scalars stay scalars (they promote weakly, as in PyTorch); tensors are
+cast to the result dtype before the op so NumPy computes in that dtype.
+Gradients are returned at the broadcast shape; the engine sums them back.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..tensor import Tensor
+from ._operands import apply_broadcasting, promote_operands
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a + b if alpha == 1 else a + b * alpha
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (grad if ctx.alpha == 1 else grad * ctx.alpha)
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b, alpha=1):
+        ctx.alpha = alpha
+        return a - b if alpha == 1 else a - b * alpha
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.alpha == 1 else grad * -ctx.alpha)
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        needs_a, needs_b = ctx.needs_input_grad
+        return (grad * b if needs_a else None), (grad * a if needs_b else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        needs_a, needs_b = ctx.needs_input_grad
+        grad_a = grad / b if needs_a else None
+        grad_b = -grad * a / (b * b) if needs_b else None
+        return grad_a, grad_b
+
+
+class RoundedDiv(Function):
+    """Division rounded toward zero ('trunc') or down ('floor'); its gradient is zero, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b, rounding_mode):
+        xp = ctx.device.backend.xp
+        if rounding_mode == "floor":
+            return xp.floor_divide(a, b)
+        # The operands were cast to the result dtype already; integer division must stay integer.
+        result_dtype = (a if hasattr(a, "dtype") else b).dtype
+        return xp.trunc(a / b).astype(result_dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        zeros = grad * 0
+        return zeros, zeros
+
+
+class Remainder(Function):
+    """Python's modulo: the result takes the sign of the divisor."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.device.backend.xp.remainder(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        needs_a, needs_b = ctx.needs_input_grad
+        grad_b = -grad * (a / b).floor() if needs_b else None
+        return (grad if needs_a else None), grad_b
+
+
+class Pow(Function):
+    @staticmethod
+    def forward(ctx, base, exponent):
+        out = base**exponent
+        ctx.save_for_backward(base, exponent, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        base, exponent, out = ctx.saved_tensors
+        needs_base, needs_exponent = ctx.needs_input_grad
+        grad_base = grad_exponent = None
+        if needs_base:
+            if isinstance(exponent, (int, float)) and exponent == 0:
+                grad_base = grad * 0
+            else:
+                grad_base = grad * exponent * base ** (exponent - 1)
+        if needs_exponent:
+            # d(b^e)/de = b^e * log(b); PyTorch takes it as 0 where b == 0 (and e >= 0).
+            from .compare import where
+
+            safe_log = where(base == 0, 0.0, base).abs().log() if isinstance(base, Tensor) else _log_scalar(base)
+            grad_exponent = grad * out * safe_log
+        return grad_base, grad_exponent
+
+
+def _log_scalar(value: float) -> float:
+    import math
+
+    return math.log(value) if value > 0 else (0.0 if value == 0 else float("nan"))
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Abs(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.device.backend.xp.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * a.sign()
+
+
+# -- public functions ------------------------------------------------------------------------------
+
+
+def add(input, other, *, alpha=1) -> Tensor:
+    """``input + alpha * other`` with broadcasting."""
+    (a, b), _ = promote_operands("add", input, other)
+    return apply_broadcasting(Add, "add", a, b, alpha=alpha)
+
+
+def sub(input, other, *, alpha=1) -> Tensor:
+    """``input - alpha * other`` with broadcasting."""
+    (a, b), _ = promote_operands("sub", input, other)
+    return apply_broadcasting(Sub, "sub", a, b, alpha=alpha)
+
+
+def mul(input, other) -> Tensor:
+    """Elementwise product with broadcasting."""
+    (a, b), _ = promote_operands("mul", input, other)
+    return apply_broadcasting(Mul, "mul", a, b)
+
+
+def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
+    """True division (integers give floats), or rounded with ``rounding_mode`` 'trunc' or 'floor'."""
+    if rounding_mode is None:
+        (a, b), _ = promote_operands("div", input, other, float_result=True)
+        return apply_broadcasting(Div, "div", a, b)
+    if rounding_mode not in ("trunc", "floor"):
+        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+    (a, b), _ = promote_operands("div", input, other)
+    return apply_broadcasting(RoundedDiv, "div", a, b, rounding_mode=rounding_mode)
+
+
+def floor_divide(input, other) -> Tensor:
+    """``input // other``: division rounded down."""
+    return div(input, other, rounding_mode="floor")
+
+
+def remainder(input, other) -> Tensor:
+    """``input % other`` with the sign of ``other`` (Python's rule)."""
+    (a, b), _ = promote_operands("remainder", input, other)
+    return apply_broadcasting(Remainder, "remainder", a, b)
+
+
+def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
+    """``input ** exponent``; either side may be a Python number."""
+    (base, power), dtype = promote_operands("pow", input, exponent)
+    if not dtype.is_floating_point and isinstance(power, int) and power < 0:
+        from ..errors import DtypeError
+
+        raise DtypeError(
+            f"pow: integers to negative integer powers are not allowed ({dtype.name} ** {power}); "
+            "convert the base with .float() first"
+        )
+    return apply_broadcasting(Pow, "pow", base, power)
+
+
+def neg(input: Tensor) -> Tensor:
+    """``-input``."""
+    return Neg.apply(input)
+
+
+def abs(input: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Elementwise absolute value."""
+    return Abs.apply(input)
+
+
+def rsub(input, other, *, alpha=1) -> Tensor:
+    """``other - alpha * input``."""
+    return sub(other, input * alpha if alpha != 1 else input)
+
+
+def true_divide(input, other) -> Tensor:
+    return div(input, other)
+
+
+negative = neg
+multiply = mul
+subtract = sub
+divide = div
+absolute = abs
+
+
+# Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
+TENSOR_METHODS = ("add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "neg", "abs", "negative", "multiply", "subtract", "divide", "absolute", "true_divide")

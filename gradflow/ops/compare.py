@@ -1,0 +1,220 @@
+"""Comparisons and selection: eq ne lt le gt ge, logical ops, isnan/isinf/isfinite,
+maximum/minimum, clamp and where.
+
+Comparisons and logical ops return bool tensors that never require grad, so
+they run outside the tape.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..dtypes import bool as bool_dtype
+from ..dtypes import result_type
+from ..errors import DeviceMismatchError, DtypeError
+from ..tensor import Tensor
+from ._checks import broadcast_shapes_or_raise
+from ._operands import apply_broadcasting, promote_operands, scalar_or_tensor
+
+
+def _no_grad_op(op: str, compute, *values) -> Tensor:
+    """Run an op whose result never requires grad: check devices and shapes, record nothing."""
+    like = next(v for v in values if isinstance(v, Tensor))
+    values = tuple(scalar_or_tensor(v, like, op) for v in values)
+    arrays = []
+    for value in values:
+        if isinstance(value, Tensor):
+            if value._device is not like._device:
+                raise DeviceMismatchError(
+                    f"{op}: expected all tensors on the same device, got {like._device} and {value._device}; "
+                    "move one explicitly with .to(...)"
+                )
+            arrays.append(value._data)
+        else:
+            arrays.append(value)
+    try:
+        result = compute(like._device.backend.xp, *arrays)
+    except ValueError:
+        broadcast_shapes_or_raise(op, *(v.shape for v in values if isinstance(v, Tensor)))
+        raise
+    return Tensor._wrap(result, like._device)
+
+
+def eq(input, other) -> Tensor:
+    """Elementwise ``input == other`` as a bool tensor."""
+    return _no_grad_op("eq", lambda xp, a, b: xp.equal(a, b), input, other)
+
+
+def ne(input, other) -> Tensor:
+    return _no_grad_op("ne", lambda xp, a, b: xp.not_equal(a, b), input, other)
+
+
+def lt(input, other) -> Tensor:
+    return _no_grad_op("lt", lambda xp, a, b: xp.less(a, b), input, other)
+
+
+def le(input, other) -> Tensor:
+    return _no_grad_op("le", lambda xp, a, b: xp.less_equal(a, b), input, other)
+
+
+def gt(input, other) -> Tensor:
+    return _no_grad_op("gt", lambda xp, a, b: xp.greater(a, b), input, other)
+
+
+def ge(input, other) -> Tensor:
+    return _no_grad_op("ge", lambda xp, a, b: xp.greater_equal(a, b), input, other)
+
+
+def logical_and(input, other) -> Tensor:
+    return _no_grad_op("logical_and", lambda xp, a, b: xp.logical_and(a, b), input, other)
+
+
+def logical_or(input, other) -> Tensor:
+    return _no_grad_op("logical_or", lambda xp, a, b: xp.logical_or(a, b), input, other)
+
+
+def logical_xor(input, other) -> Tensor:
+    return _no_grad_op("logical_xor", lambda xp, a, b: xp.logical_xor(a, b), input, other)
+
+
+def logical_not(input) -> Tensor:
+    return _no_grad_op("logical_not", lambda xp, a: xp.logical_not(a), input)
+
+
+def isnan(input) -> Tensor:
+    return _no_grad_op("isnan", lambda xp, a: xp.isnan(a), input)
+
+
+def isinf(input) -> Tensor:
+    return _no_grad_op("isinf", lambda xp, a: xp.isinf(a), input)
+
+
+def isfinite(input) -> Tensor:
+    return _no_grad_op("isfinite", lambda xp, a: xp.isfinite(a), input)
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both tensors have the same shape and elements."""
+    return input.shape == other.shape and bool(eq(input, other).all())
+
+
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    """True when every element satisfies |input - other| <= atol + rtol * |other|."""
+    return bool(_no_grad_op("allclose", lambda xp, a, b: xp.allclose(a, b, rtol, atol, equal_nan), input, other))
+
+
+def isclose(input, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    return _no_grad_op("isclose", lambda xp, a, b: xp.isclose(a, b, rtol, atol, equal_nan), input, other)
+
+
+class Maximum(Function):
+    """max(a, b) elementwise; at ties each side gets half the gradient, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.device.backend.xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = (a > b) + 0.5 * (a == b)
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Minimum(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.device.backend.xp.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = (a < b) + 0.5 * (a == b)
+        return grad * share_a, grad * (1 - share_a)
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise maximum of two tensors."""
+    (a, b), _ = promote_operands("maximum", input, other)
+    return apply_broadcasting(Maximum, "maximum", a, b)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    """Elementwise minimum of two tensors."""
+    (a, b), _ = promote_operands("minimum", input, other)
+    return apply_broadcasting(Minimum, "minimum", a, b)
+
+
+class Clamp(Function):
+    @staticmethod
+    def forward(ctx, x, low, high):
+        ctx.save_for_backward(x)
+        ctx.low, ctx.high = low, high
+        return ctx.device.backend.xp.clip(x, low, high).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        inside = x == x  # all True, and False at NaN like PyTorch's mask
+        if ctx.low is not None:
+            inside = logical_and(inside, x >= ctx.low)
+        if ctx.high is not None:
+            inside = logical_and(inside, x <= ctx.high)
+        return grad * inside
+
+
+def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
+    """Limit every element to [min, max]; either bound may be None, a number or a tensor."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        result = input
+        if min is not None:
+            result = maximum(result, min if isinstance(min, Tensor) else scalar_or_tensor(min, input, "clamp"))
+        if max is not None:
+            result = minimum(result, max if isinstance(max, Tensor) else scalar_or_tensor(max, input, "clamp"))
+        return result
+    dtype = result_type(input, *(v for v in (min, max) if v is not None))
+    if dtype is not input._dtype:
+        input = input.to(dtype)
+    return Clamp.apply(input, min, max)
+
+
+clip = clamp
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition)
+        return ctx.device.backend.xp.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        zero = grad * 0
+        grad_a = where(condition, grad, zero) if needs[1] else None
+        grad_b = where(condition, zero, grad) if needs[2] else None
+        return None, grad_a, grad_b
+
+
+def where(condition: Tensor, input, other) -> Tensor:
+    """``input`` where ``condition`` holds, else ``other``; either may be a number."""
+    if not isinstance(condition, Tensor):
+        raise TypeError("where: condition must be a bool Tensor")
+    if condition._dtype is not bool_dtype:
+        raise DtypeError(f"where: condition must be a bool tensor, got {condition._dtype.name}; compare first (x > 0)")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        from .creation import full
+
+        dtype = result_type(input, other)
+        input = full((), input, dtype=dtype, device=condition.device)
+        other = full((), other, dtype=dtype, device=condition.device)
+    (a, b), _ = promote_operands("where", input, other)
+    return apply_broadcasting(Where, "where", condition, a, b)
+
+
+# Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
+TENSOR_METHODS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite", "equal", "allclose", "isclose", "maximum", "minimum", "clamp", "clip", "where")

@@ -1,0 +1,144 @@
+"""Moving and casting: to(), clone(), contiguous() and the dtype shortcuts.
+
+``to`` is differentiable: the gradient goes back to the source device and
+dtype. It is the only way tensors change devices; nothing moves silently.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..device import Device, resolve
+from .. import dtypes
+from ..dtypes import dtype as dtype_class
+from ..dtypes import numpy_dtype, to_dtype
+from ..tensor import Tensor
+
+
+class ToCopy(Function):
+    @staticmethod
+    def forward(ctx, x, dtype, device):
+        source = ctx.device
+        ctx.source_dtype = x.dtype
+        ctx.source_device = source
+        if dtype is not None:
+            x = x.astype(numpy_dtype(dtype), copy=device is None or device is source)
+        if device is not None and device is not source:
+            ctx.out_device = device
+            if source.type == "cpu":
+                x = device.backend.from_host(x)
+            elif device.type == "cpu":
+                x = source.backend.to_host(x)
+            else:
+                x = device.backend.asarray(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        from ..dtypes import from_numpy_dtype
+
+        return grad.to(device=ctx.source_device, dtype=from_numpy_dtype(ctx.source_dtype))
+
+
+def _parse_to_args(args, kwargs):
+    dtype = kwargs.pop("dtype", None)
+    device = kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            dtype, device = arg._dtype, arg._device
+        elif isinstance(arg, dtype_class):
+            dtype = arg
+        elif isinstance(arg, Device) or (isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "auto")):
+            device = arg
+        elif isinstance(arg, bool):
+            copy = arg if arg else copy
+        else:
+            try:
+                dtype = to_dtype(arg)
+            except TypeError:
+                raise TypeError(f"to: can't interpret {arg!r} as a device or a dtype") from None
+    return (None if dtype is None else to_dtype(dtype)), (None if device is None else resolve(device)), copy
+
+
+def to(input: Tensor, *args, **kwargs) -> Tensor:
+    """Return this tensor on another device and/or dtype: ``x.to('cuda')``, ``x.to(gradflow.float64)``,
+    ``x.to(device, dtype)``, ``x.to(other_tensor)``. Returns ``input`` itself when nothing changes."""
+    dtype, device, copy = _parse_to_args(args, kwargs)
+    if dtype is input._dtype:
+        dtype = None
+    if device is input._device:
+        device = None
+    if dtype is None and device is None:
+        return clone(input) if copy else input
+    return ToCopy.apply(input, dtype, device)
+
+
+def cpu(input: Tensor) -> Tensor:
+    """This tensor on the CPU."""
+    return to(input, "cpu")
+
+
+def cuda(input: Tensor, device=None) -> Tensor:
+    """This tensor on a CUDA device (the current one by default)."""
+    return to(input, "cuda" if device is None else (device if isinstance(device, (str, Device)) else f"cuda:{device}"))
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def clone(input: Tensor) -> Tensor:
+    """A copy with its own memory; gradients flow back to ``input``."""
+    return Clone.apply(input)
+
+
+def contiguous(input: Tensor) -> Tensor:
+    """``input`` itself when C-contiguous, otherwise a contiguous copy."""
+    if input._data.flags.c_contiguous:
+        return input
+    return clone(input)
+
+
+def is_contiguous(input: Tensor) -> bool:
+    return bool(input._data.flags.c_contiguous)
+
+
+def type_as(input: Tensor, other: Tensor) -> Tensor:
+    return to(input, other._dtype)
+
+
+def float(input: Tensor) -> Tensor:  # noqa: A001 - PyTorch's method name
+    return to(input, dtypes.float32)
+
+
+def double(input: Tensor) -> Tensor:
+    return to(input, dtypes.float64)
+
+
+def half(input: Tensor) -> Tensor:
+    return to(input, dtypes.float16)
+
+
+def int(input: Tensor) -> Tensor:  # noqa: A001
+    return to(input, dtypes.int32)
+
+
+def long(input: Tensor) -> Tensor:
+    return to(input, dtypes.int64)
+
+
+def bool(input: Tensor) -> Tensor:  # noqa: A001
+    return to(input, dtypes.bool)
+
+
+# Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
+TENSOR_METHODS = ("to", "cpu", "cuda", "clone", "contiguous", "is_contiguous", "type_as", "float", "double", "half", "int", "long", "bool")

@@ -1,0 +1,292 @@
+"""Tensor creation: tensor, as_tensor, from_numpy, zeros/ones/full/empty (and *_like),
+arange, linspace, eye, and the random draws rand/randn/randint/randperm.
+
+Every function takes ``dtype``, ``device`` and ``requires_grad`` where
+PyTorch does; ``device=None`` means the default device.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backends
+from ..device import resolve
+from ..dtypes import from_numpy_dtype, get_default_dtype, int64, numpy_dtype, scalar_dtype, to_dtype
+from ..errors import DtypeError
+from ..tensor import Tensor
+
+
+def _finish(array, device, requires_grad: bool) -> Tensor:
+    result = Tensor._wrap(array, device)
+    if requires_grad:
+        result.requires_grad_(True)
+    return result
+
+
+def _size(size) -> tuple:
+    """Accept ``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros([2, 3])``."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    shape = tuple(int(s) for s in size)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimension in size {shape}; sizes must be >= 0")
+    return shape
+
+
+def _inferred_dtype(array: np.ndarray, from_python: bool):
+    """The dtype of data given without ``dtype=``: Python floats take the default float dtype."""
+    if from_python and array.dtype.kind == "f":
+        return get_default_dtype()
+    if array.dtype.kind in "iu" and from_python:
+        return int64
+    return from_numpy_dtype(array.dtype)
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, NumPy/CuPy arrays, tensors)."""
+    target = resolve(device)
+    if isinstance(data, Tensor):
+        data = data.detach()
+        source = data._device.backend.to_host(data._data) if data._device is not target else data._data
+        array = source
+        from_python = False
+    elif type(data).__module__.startswith("cupy"):
+        array = data
+        from_python = False
+    else:
+        from_python = not isinstance(data, (np.ndarray, np.generic))
+        array = np.asarray(_unwrap_nested(data))
+        if array.dtype == object:
+            raise TypeError(f"tensor: could not infer a dtype from data of type {type(data).__name__}")
+    chosen = to_dtype(dtype) if dtype is not None else _inferred_dtype(array, from_python)
+    backend = target.backend
+    with backend.context():
+        result = backend.asarray(array, dtype=numpy_dtype(chosen)).copy()
+    return _finish(result, target, requires_grad)
+
+
+def _unwrap_nested(data):
+    """Lists may hold 0-d tensors (e.g. ``[x.sum(), y.sum()]``); turn them into numbers."""
+    if isinstance(data, (list, tuple)) and data and any(isinstance(item, (Tensor, list, tuple)) for item in data):
+        return [_unwrap_nested(item) for item in data]
+    if isinstance(data, Tensor):
+        return data.detach().cpu().numpy()
+    return data
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like ``tensor`` but shares memory with ``data`` when dtype and device already match."""
+    target = resolve(device) if device is not None else None
+    if isinstance(data, Tensor):
+        result = data
+        if dtype is not None:
+            result = result.to(to_dtype(dtype))
+        return result if target is None else result.to(target)
+    module = type(data).__module__
+    if module.startswith("numpy") and isinstance(data, np.ndarray):
+        if target is None:
+            target = resolve("cpu")
+        wanted = to_dtype(dtype) if dtype is not None else from_numpy_dtype(data.dtype)
+        if target.type == "cpu" and wanted.np == data.dtype:
+            return Tensor._wrap(data, target)
+    if module.startswith("cupy"):
+        from ..device import device as to_device
+
+        found = to_device("cuda", data.device.id)
+        if target is None or target is found:
+            wanted = to_dtype(dtype) if dtype is not None else from_numpy_dtype(data.dtype)
+            return Tensor._wrap(data if wanted.np == data.dtype else data.astype(wanted.np), found)
+    return tensor(data, dtype=dtype, device=target)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with a NumPy array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array, resolve("cpu"))
+
+
+def _filled(shape, fill, dtype, device, requires_grad):
+    target = resolve(device)
+    chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
+    backend = target.backend
+    with backend.context():
+        if fill is None:
+            array = backend.xp.empty(shape, dtype=numpy_dtype(chosen))
+        else:
+            array = backend.xp.full(shape, fill, dtype=numpy_dtype(chosen))
+    return _finish(array, target, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros of the given size."""
+    return _filled(_size(size), 0, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones of the given size."""
+    return _filled(_size(size), 1, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor of the given size."""
+    return _filled(_size(size), None, dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``; its dtype follows the value (bool, int64 or the default float)."""
+    if dtype is None:
+        dtype = scalar_dtype(fill_value.item() if isinstance(fill_value, (Tensor, np.generic)) else fill_value)
+    size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
+    return _filled(_size(size), fill_value, dtype, device, requires_grad)
+
+
+def _like(input: Tensor, fill, dtype, device, requires_grad):
+    return _filled(
+        input.shape,
+        fill,
+        input._dtype if dtype is None else dtype,
+        input._device if device is None else device,
+        requires_grad,
+    )
+
+
+def zeros_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(input, 0, dtype, device, requires_grad)
+
+
+def ones_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(input, 1, dtype, device, requires_grad)
+
+
+def empty_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(input, None, dtype, device, requires_grad)
+
+
+def full_like(input: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(input, fill_value, dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 when all are integers."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if dtype is None:
+        integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = int64 if integral else get_default_dtype()
+    target = resolve(device)
+    chosen = to_dtype(dtype)
+    backend = target.backend
+    with backend.context():
+        if chosen.is_floating_point:
+            # Count and step in float64 like PyTorch, then cast, so float32 rounding adds no element.
+            count = max(0, int(np.ceil((end - start) / step)))
+            array = (backend.xp.arange(count, dtype=np.float64) * step + start).astype(numpy_dtype(chosen))
+        else:
+            array = backend.xp.arange(start, end, step).astype(numpy_dtype(chosen))
+    return _finish(array, target, requires_grad)
+
+
+def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    target = resolve(device)
+    chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
+    backend = target.backend
+    with backend.context():
+        array = backend.xp.linspace(start, end, steps, dtype=np.float64).astype(numpy_dtype(chosen))
+    return _finish(array, target, requires_grad)
+
+
+def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """An n x m matrix with ones on the diagonal."""
+    target = resolve(device)
+    chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
+    backend = target.backend
+    with backend.context():
+        array = backend.xp.eye(n, n if m is None else m, dtype=numpy_dtype(chosen))
+    return _finish(array, target, requires_grad)
+
+
+# -- random draws -------------------------------------------------------------------------------
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the random generators of every backend (CPU and each GPU)."""
+    backends.manual_seed_all(seed)
+
+
+def _float_dtype(dtype, op: str):
+    chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
+    if not chosen.is_floating_point:
+        raise DtypeError(f"{op}: expected a floating point dtype, got {chosen.name}")
+    return chosen
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Samples from the uniform distribution on [0, 1)."""
+    target = resolve(device)
+    chosen = _float_dtype(dtype, "rand")
+    return _finish(target.backend.rand(_size(size), numpy_dtype(chosen)), target, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Samples from the standard normal distribution."""
+    target = resolve(device)
+    chosen = _float_dtype(dtype, "randn")
+    return _finish(target.backend.randn(_size(size), numpy_dtype(chosen)), target, requires_grad)
+
+
+def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Integers drawn uniformly from [low, high); ``randint(high, size)`` starts at 0."""
+    if size is None:
+        low, high, size = 0, low, high
+    if size is None:
+        raise TypeError("randint: size is required, e.g. randint(0, 10, (3, 4))")
+    if high <= low:
+        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+    target = resolve(device)
+    chosen = to_dtype(dtype) if dtype is not None else int64
+    size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
+    array = target.backend.randint(int(low), int(high), _size(size), numpy_dtype(chosen))
+    return _finish(array, target, requires_grad)
+
+
+def randperm(n: int, *, dtype=None, device=None) -> Tensor:
+    """A random permutation of 0 .. n-1."""
+    target = resolve(device)
+    chosen = to_dtype(dtype) if dtype is not None else int64
+    return Tensor._wrap(target.backend.randperm(int(n), numpy_dtype(chosen)), target)
+
+
+def rand_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return rand(
+        input.shape,
+        dtype=input._dtype if dtype is None else dtype,
+        device=input._device if device is None else device,
+        requires_grad=requires_grad,
+    )
+
+
+def randn_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return randn(
+        input.shape,
+        dtype=input._dtype if dtype is None else dtype,
+        device=input._device if device is None else device,
+        requires_grad=requires_grad,
+    )
+
+
+def randint_like(input: Tensor, low, high=None, *, dtype=None, device=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return randint(
+        low, high, input.shape, dtype=input._dtype if dtype is None else dtype,
+        device=input._device if device is None else device,
+    )
+

@@ -1,0 +1,340 @@
+"""Tensor: a backend array, the device it lives on, and its autograd fields.
+
+Op methods (``x.exp()``, ``x + y``, ``x.sum(dim=1)``, ...) are attached by
+``gradflow.ops`` so that this module stays below the ops in the layering.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from .dtypes import from_numpy_dtype
+from .errors import DtypeError, GraphError, shape_str
+
+_new_object = object.__new__
+
+
+class VersionCounter:
+    """How many times a tensor's memory was changed in place; shared by views."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+class Tensor:
+    """An n-dimensional array on a device that can take part in autograd.
+
+    Create tensors with ``gradflow.tensor``, ``gradflow.zeros``, ... rather
+    than with this class.
+    """
+
+    __slots__ = (
+        "_data",
+        "_device",
+        "_dtype",
+        "_requires_grad",
+        "_grad",
+        "_node",
+        "_output_nr",
+        "_vc",
+        "_base",
+        "_hooks",
+        "_post_hooks",
+        "_retains_grad",
+        "__weakref__",
+    )
+    __array_priority__ = 1000  # numpy scalars defer to Tensor operators
+
+    def __new__(cls, data=None, *, dtype=None, device=None, requires_grad=False):
+        if data is None:
+            data = []
+        from .ops.creation import tensor
+
+        made = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+        if cls is not Tensor:
+            return cls._wrap(made._data, made._device, made._requires_grad, cls=cls)
+        return made
+
+    @staticmethod
+    def _wrap(data, device, requires_grad=False, node=None, output_nr=0, cls=None):
+        """Build a tensor around an existing backend array (no copy, no checks)."""
+        if isinstance(data, np.generic):  # NumPy reductions of 0-d arrays return scalars
+            data = np.asarray(data)
+        tensor = _new_object(cls or Tensor)
+        tensor._data = data
+        tensor._device = device
+        tensor._dtype = from_numpy_dtype(data.dtype)
+        tensor._requires_grad = requires_grad
+        tensor._grad = None
+        tensor._node = node
+        tensor._output_nr = output_nr
+        tensor._vc = None
+        tensor._base = None
+        tensor._hooks = None
+        tensor._post_hooks = None
+        tensor._retains_grad = False
+        return tensor
+
+    # -- metadata ------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def device(self):
+        return self._device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._device.type == "cuda"
+
+    def size(self, dim: int | None = None):
+        """The shape, or its length along ``dim``."""
+        if dim is None:
+            return self._data.shape
+        return self._data.shape[self._normalize_dim(dim)]
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def element_size(self) -> int:
+        return self._dtype.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._dtype.is_floating_point
+
+    def _normalize_dim(self, dim: int, op: str = "size") -> int:
+        from .ops._checks import normalize_dim
+
+        return normalize_dim(dim, self._data.ndim, op)
+
+    # -- autograd fields -----------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Make this leaf record operations for autograd (in place; returns self)."""
+        if self._node is not None:
+            if not requires_grad:
+                raise GraphError(
+                    "requires_grad_: you can only change requires_grad of leaf tensors; this tensor was produced "
+                    f"by {self._node.name()}. Use detach() to get a leaf that does not require grad"
+                )
+            return self
+        if requires_grad and not self._dtype.is_floating_point:
+            raise DtypeError(
+                f"requires_grad_: only tensors of floating point dtype can require gradients, got {self._dtype.name}; "
+                "convert first with .float() or .double()"
+            )
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad: expected a Tensor or None, got {type(value).__name__}")
+            if value._data.shape != self._data.shape or value._device is not self._device:
+                raise ValueError(
+                    f"grad: assigned grad has shape {shape_str(value.shape)} on {value._device}, but the tensor has "
+                    f"shape {shape_str(self.shape)} on {self._device}"
+                )
+        self._grad = value
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    @property
+    def _version(self) -> int:
+        return 0 if self._vc is None else self._vc.value
+
+    def _bump_version(self) -> None:
+        if self._vc is None:
+            self._vc = VersionCounter()
+        self._vc.value += 1
+
+    def _shared_version_counter(self) -> VersionCounter:
+        if self._vc is None:
+            self._vc = VersionCounter()
+        return self._vc
+
+    def detach(self) -> Tensor:
+        """A new leaf that shares memory (and the version counter) but records nothing."""
+        detached = Tensor._wrap(self._data.view(), self._device)
+        detached._vc = self._shared_version_counter()
+        return detached
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph, in place."""
+        self._node = None
+        self._output_nr = 0
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        if self._node is None:
+            if not self._requires_grad:
+                raise GraphError("retain_grad: can't retain_grad on a tensor that doesn't require grad")
+            return
+        if self._retains_grad:
+            return
+        self._retains_grad = True
+        reference = weakref.ref(self)
+
+        def keep_grad(gradient):
+            tensor = reference()
+            if tensor is not None:
+                owned = Tensor._wrap(gradient._data.copy(), gradient._device)
+                tensor._grad = owned if tensor._grad is None else tensor._grad + owned
+
+        self._node.register_hook(self._output_nr, keep_grad)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves."""
+        from .autograd.engine import backward
+
+        backward(self, None if gradient is None else (gradient,), retain_graph, create_graph, inputs)
+
+    @property
+    def data(self) -> Tensor:
+        """This tensor's values without autograd history (unlike detach(), not version-tracked)."""
+        return Tensor._wrap(self._data, self._device)
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        if other._device is not self._device:
+            raise ValueError(f"data: cannot assign data on {other._device} to a tensor on {self._device}")
+        self._data = other._data
+        self._dtype = other._dtype
+
+    # -- conversion to Python and NumPy --------------------------------------
+    def item(self):
+        """The single value of a one-element tensor as a Python number."""
+        if self._data.size != 1:
+            raise ValueError(
+                f"item: a Tensor with {self._data.size} elements cannot be converted to a Python scalar; "
+                "index or reduce it first"
+            )
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        """Nested Python lists of Python numbers."""
+        return self._device.backend.to_host(self._data).tolist()
+
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """A NumPy array sharing memory with this CPU tensor."""
+        if self._requires_grad and not force:
+            raise GraphError(
+                "numpy: can't call numpy() on a tensor that requires grad; use tensor.detach().numpy() instead"
+            )
+        if self._device.type != "cpu":
+            if not force:
+                raise TypeError(
+                    f"numpy: can't convert a {self._device} tensor to NumPy; copy it to the host first with .cpu()"
+                )
+            return self._device.backend.to_host(self._data)
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if self._device.type != "cpu":
+            raise TypeError(f"__array__: can't convert a {self._device} tensor to NumPy; call .cpu() first")
+        array = self._data
+        if dtype is not None:
+            array = array.astype(dtype, copy=False)
+        return array.copy() if copy else array
+
+    def __dlpack__(self, stream=None):
+        return self._data.__dlpack__() if stream is None else self._data.__dlpack__(stream=stream)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(
+                f"bool: a tensor with {self._data.size} elements is ambiguous as a truth value; use .any() or .all()"
+            )
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._dtype.category == 2 or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __complex__(self) -> complex:
+        return complex(self.item())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
+    def __repr__(self) -> str:
+        host = self._device.backend.to_host(self._data)
+        body = np.array2string(host, separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+        extras = []
+        if self._device.type != "cpu":
+            extras.append(f"device='{self._device}'")
+        default_dtypes = ("float32", "int64", "bool")
+        if self._dtype.name not in default_dtypes or host.size == 0:
+            extras.append(f"dtype={self._dtype!r}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name()}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+    __str__ = __repr__
