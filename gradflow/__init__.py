@@ -39,104 +39,15 @@ from .dtypes import (
 from .tensor import Tensor
 from . import ops as _ops  # noqa: E402,F401 - binds the op methods onto Tensor
 from . import autograd  # noqa: E402
-from .ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus
-from .ops.arithmetic import (
-    abs,
-    absolute,
-    add,
-    div,
-    divide,
-    floor_divide,
-    mul,
-    multiply,
-    neg,
-    negative,
-    pow,
-    remainder,
-    rsub,
-    sub,
-    subtract,
-    true_divide,
-)
-from .ops.compare import (
-    allclose,
-    clamp,
-    clip,
-    eq,
-    equal,
-    ge,
-    gt,
-    isclose,
-    isfinite,
-    isinf,
-    isnan,
-    le,
-    logical_and,
-    logical_not,
-    logical_or,
-    logical_xor,
-    lt,
-    maximum,
-    minimum,
-    ne,
-    where,
-)
-from .ops.conversion import clone
-from .ops.creation import (
-    arange,
-    as_tensor,
-    empty,
-    empty_like,
-    eye,
-    from_numpy,
-    full,
-    full_like,
-    linspace,
-    manual_seed,
-    ones,
-    ones_like,
-    rand,
-    rand_like,
-    randint,
-    randint_like,
-    randn,
-    randn_like,
-    randperm,
-    tensor,
-    zeros,
-    zeros_like,
-)
-from .ops.elementwise import (
-    acos,
-    asin,
-    atan,
-    ceil,
-    cos,
-    cosh,
-    erf,
-    exp,
-    exp2,
-    expm1,
-    floor,
-    frac,
-    log,
-    log1p,
-    log2,
-    log10,
-    reciprocal,
-    round,
-    rsqrt,
-    sign,
-    sin,
-    sinh,
-    sqrt,
-    square,
-    tan,
-    tanh,
-    trunc,
-)
-from .ops.index import index_put
-from .ops.linalg import bmm, dot, ger, matmul, mm, outer
-from .ops.reduce import mean, sum, sum_to_size
-from .ops.shape import broadcast_to, expand, permute, reshape, swapaxes, swapdims, t, transpose
+from .ops.activation import *
+from .ops.arithmetic import *
+from .ops.compare import *
+from .ops.conversion import *
+from .ops.creation import *
+from .ops.elementwise import *
+from .ops.index import *
+from .ops.linalg import *
+from .ops.reduce import *
+from .ops.shape import *
 from . import nn  # noqa: E402
+

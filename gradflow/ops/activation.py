@@ -174,3 +174,5 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = ("sigmoid", "relu")
+
+__all__ = ["sigmoid", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus"]

@@ -142,3 +142,5 @@ def bool(input: Tensor) -> Tensor:  # noqa: A001
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = ("to", "cpu", "cuda", "clone", "contiguous", "is_contiguous", "type_as", "float", "double", "half", "int", "long", "bool")
+
+__all__ = ["clone"]

@@ -290,3 +290,4 @@ def randint_like(input: Tensor, low, high=None, *, dtype=None, device=None) -> T
         device=input._device if device is None else device,
     )
 
+__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "arange", "linspace", "eye", "manual_seed", "rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like"]

@@ -147,3 +147,5 @@ def setitem(input: Tensor, index, value) -> None:
 
 
 TENSOR_METHODS = ("index_put",)
+
+__all__ = ["index_put"]

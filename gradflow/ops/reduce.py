@@ -80,3 +80,5 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = ("sum", "mean", "sum_to_size")
+
+__all__ = ["sum", "mean", "sum_to_size"]

@@ -167,3 +167,5 @@ def t(input: Tensor) -> Tensor:
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = ("reshape", "view", "expand", "expand_as", "broadcast_to", "permute", "transpose", "swapaxes", "swapdims", "t")
+
+__all__ = ["reshape", "view", "expand", "expand_as", "broadcast_to", "permute", "transpose", "swapaxes", "swapdims", "t"]

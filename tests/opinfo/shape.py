@@ -1,0 +1,3 @@
+"""Op table entries for the shape family (see tests/opinfo/__init__.py)."""
+
+OPS = []
