@@ -21,6 +21,8 @@ def _to_tensors(args, device, dtype=None, requires_grad=True):
     """Float arrays become tensors that require grad; other arrays become plain tensors."""
     converted = []
     for arg in args:
+        if isinstance(arg, np.generic):
+            arg = np.asarray(arg)
         if isinstance(arg, np.ndarray):
             is_float = arg.dtype.kind == "f"
             array = arg.astype(dtype) if (is_float and dtype is not None) else arg

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from ..dtypes import from_numpy_dtype
 from ..errors import DeviceMismatchError, GraphError, InplaceError, shape_str
 from ..tensor import Tensor, VersionCounter
@@ -162,12 +164,23 @@ class Function:
         result = cls.forward(ctx, *arrays, **kwargs)
         out_device = ctx.out_device or device
         if result.__class__ is tuple:
+            result = tuple(_as_array(ctx, array) for array in result)
             outputs = tuple(Tensor._wrap(array, out_device) for array in result)
         else:
-            outputs = Tensor._wrap(result, out_device)
+            outputs = Tensor._wrap(_as_array(ctx, result), out_device)
         if requires_grad and _state.enabled:
             _record(ctx, args, outputs)
         return outputs
+
+
+def _as_array(ctx: Node, result):
+    """NumPy returns scalars for 0-d results; make them arrays, and keep what forward saved pointing at them."""
+    if not isinstance(result, np.generic):
+        return result
+    array = np.asarray(result)
+    if ctx._to_save is not None:
+        ctx._to_save = tuple(array if saved is result else saved for saved in ctx._to_save)
+    return array
 
 
 def _record(node: Node, args: tuple, outputs) -> None:

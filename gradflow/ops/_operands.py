@@ -16,8 +16,10 @@ def scalar_or_tensor(value, like: Tensor, op: str):
     """Keep Python numbers as they are (they promote weakly); wrap arrays on ``like``'s device."""
     if isinstance(value, Tensor):
         return value
-    if isinstance(value, (bool, numbers.Number)) and not isinstance(value, np.ndarray):
-        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (bool, numbers.Number)):
+        return value
     if isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
         if like._device.type != "cpu" and isinstance(value, np.ndarray):
             raise DeviceMismatchError(

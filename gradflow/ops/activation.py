@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
+from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 from ._checks import require_float
 
@@ -130,8 +131,9 @@ class Softplus(Function):
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)), stable for large |x|."""
-    require_float("sigmoid", input)
+    """1 / (1 + exp(-x)), stable for large |x|; integer inputs give the default float dtype."""
+    if not input._dtype.is_floating_point:
+        input = input.to(get_default_dtype())
     return Sigmoid.apply(input)
 
 
