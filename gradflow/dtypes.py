@@ -131,6 +131,9 @@ def promote_types(a: dtype, b: dtype) -> dtype:
         if other.category < _FLOAT:
             return bfloat16
         return float32 if other is float16 else other
+    if a.category != b.category:
+        # Across categories the higher one wins as it is (int64 + float16 -> float16), as in PyTorch.
+        return a if a.category > b.category else b
     return _BY_NUMPY[np.promote_types(a.np, b.np)]
 
 
