@@ -161,7 +161,11 @@ class Function:
                     requires_grad = True
         ctx = Node(cls)
         ctx.device = device
-        result = cls.forward(ctx, *arrays, **kwargs)
+        if device.index:  # CuPy launches on the current GPU: make the operands' GPU current
+            with device.backend.context():
+                result = cls.forward(ctx, *arrays, **kwargs)
+        else:
+            result = cls.forward(ctx, *arrays, **kwargs)
         out_device = ctx.out_device or device
         if result.__class__ is tuple:
             result = tuple(_as_array(ctx, array) for array in result)

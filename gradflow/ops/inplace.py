@@ -66,7 +66,9 @@ def apply_inplace(target: Tensor, op_name: str, compute, *others) -> Tensor:
 def write_into(target: Tensor, values, op_name: str, index=Ellipsis) -> None:
     """Copy ``values`` into ``target[index]`` in memory and bump its version."""
     array = target._data
-    if not array.flags.writeable:
+    # NumPy marks broadcast views read-only; CuPy does not, so look for zero strides too.
+    overlapping = any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape))
+    if overlapping or not getattr(array.flags, "writeable", True):
         raise InplaceError(
             f"{op_name}: the tensor of shape {shape_str(target.shape)} is an expanded view (several elements share one "
             "memory location) and can't be written in place; clone() it first"
