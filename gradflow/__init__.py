@@ -50,4 +50,3 @@ from .ops.linalg import *
 from .ops.reduce import *
 from .ops.shape import *
 from . import nn  # noqa: E402
-

@@ -23,8 +23,7 @@ def _probe() -> tuple[str | None, int]:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError when there is no driver
         return (
-            f"no usable NVIDIA driver ({type(exc).__name__}: {exc}); install the NVIDIA driver "
-            "or use device='cpu'",
+            f"no usable NVIDIA driver ({type(exc).__name__}: {exc}); install the NVIDIA driver or use device='cpu'",
             0,
         )
     if count == 0:

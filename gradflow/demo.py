@@ -35,8 +35,10 @@ def init_mlp(sizes: list[int], device) -> list[gf.Tensor]:
         bound = 1 / math.sqrt(fan_in)
         weight = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32)
         bias = rng.uniform(-bound, bound, fan_out).astype(np.float32)
-        params += [gf.tensor(weight, device=device, requires_grad=True), gf.tensor(bias, device=device,
-                                                                                    requires_grad=True)]
+        params += [
+            gf.tensor(weight, device=device, requires_grad=True),
+            gf.tensor(bias, device=device, requires_grad=True),
+        ]
     return params
 
 

@@ -34,6 +34,7 @@ def test_cli_demo_rejects_zero_steps():
 
 
 def test_python_dash_m_gradflow_version():
-    completed = subprocess.run([sys.executable, "-m", "gradflow", "--version"], capture_output=True, text=True,
-                               check=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "gradflow", "--version"], capture_output=True, text=True, check=True
+    )
     assert completed.stdout.strip() == "0.1.0"

@@ -57,8 +57,14 @@ def test_full_infers_its_dtype_from_the_fill_value():
 
 def test_like_factories_follow_the_input():
     x = gf.ones(2, 3, dtype=gf.float64)
-    for made in (gf.zeros_like(x), gf.ones_like(x), gf.empty_like(x), gf.full_like(x, 2), gf.rand_like(x),
-                 gf.randn_like(x)):
+    for made in (
+        gf.zeros_like(x),
+        gf.ones_like(x),
+        gf.empty_like(x),
+        gf.full_like(x, 2),
+        gf.rand_like(x),
+        gf.randn_like(x),
+    ):
         assert made.shape == (2, 3) and made.dtype is gf.float64
     assert gf.zeros_like(x, dtype=gf.int32).dtype is gf.int32
     assert gf.full_like(x, 2).tolist() == [[2.0] * 3] * 2

@@ -56,8 +56,12 @@ def _assert_matches(actual, expected, op):
 
 
 def _settings(op):
-    return settings(max_examples=op.max_examples, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=op.max_examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -83,10 +87,13 @@ def test_float32_forward_keeps_float32(op, device):
     def check(data):
         sample = op.sample(data.draw)
         actual = op.op(*_to_tensors(sample.args, device, dtype=np.float32, requires_grad=False), **sample.kwargs)
-        expected = op.ref(*[a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
-                            for a in sample.args], **sample.kwargs)
-        for got, want in zip(actual if isinstance(actual, tuple) else (actual,),
-                             expected if isinstance(expected, tuple) else (expected,)):
+        expected = op.ref(
+            *[a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in sample.args],
+            **sample.kwargs,
+        )
+        for got, want in zip(
+            actual if isinstance(actual, tuple) else (actual,), expected if isinstance(expected, tuple) else (expected,)
+        ):
             if got.dtype.is_floating_point:
                 assert got.dtype is gf.float32, f"{op.name}: float32 inputs gave {got.dtype}"
                 np.testing.assert_allclose(_host(got), np.asarray(want, dtype=np.float64), rtol=2e-4, atol=2e-5)
@@ -108,8 +115,12 @@ def test_gradcheck_float64(op, device):
 
 @pytest.mark.parametrize("op", SMOOTH)
 def test_gradgradcheck_float64(op, device):
-    @settings(max_examples=max(2, op.max_examples // 2), deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=max(2, op.max_examples // 2),
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(st.data())
     def check(data):
         sample = op.sample(data.draw)
@@ -138,7 +149,7 @@ def test_backward_leaves_inputs_unchanged_and_grads_unaliased(op, device):
             np.testing.assert_array_equal(old, new)
         grads = [t.grad for t in tensors if isinstance(t, gf.Tensor) and t.grad is not None]
         for i, first in enumerate(grads):
-            for second in grads[i + 1:]:
+            for second in grads[i + 1 :]:
                 assert not np.shares_memory(_host(first), _host(second)) or first.device.type != "cpu"
 
     check()

@@ -36,11 +36,15 @@ def _numerical_jacobians(fn, inputs, targets, eps: float) -> list:
             original = array[position].item()
             with no_grad():
                 array[position] = original + eps
-                plus = [out._device.backend.to_host(out._data).astype(np.float64).ravel()
-                        for out in _differentiable_outputs(fn, inputs)]
+                plus = [
+                    out._device.backend.to_host(out._data).astype(np.float64).ravel()
+                    for out in _differentiable_outputs(fn, inputs)
+                ]
                 array[position] = original - eps
-                minus = [out._device.backend.to_host(out._data).astype(np.float64).ravel()
-                         for out in _differentiable_outputs(fn, inputs)]
+                minus = [
+                    out._device.backend.to_host(out._data).astype(np.float64).ravel()
+                    for out in _differentiable_outputs(fn, inputs)
+                ]
                 array[position] = original
             for k in range(len(outputs)):
                 jacobians[k][column][:, flat] = (plus[k] - minus[k]) / (2 * eps)
@@ -68,8 +72,9 @@ def _analytical_jacobians(fn, inputs, targets) -> list:
     return jacobians
 
 
-def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True) -> bool:
+def gradcheck(
+    fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True
+) -> bool:
     """Check the gradients of ``fn`` at ``inputs`` against central differences.
 
     Every input tensor with ``requires_grad=True`` is checked against every
@@ -104,8 +109,16 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
     return True
 
 
-def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  raise_exception: bool = True) -> bool:
+def gradgradcheck(
+    fn,
+    inputs,
+    grad_outputs=None,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
     """Check second derivatives: gradcheck of the vector-Jacobian product of ``fn``.
 
     ``grad_outputs`` default to random float64 tensors shaped like the outputs.
@@ -116,8 +129,9 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: flo
     if grad_outputs is None:
         generator = np.random.default_rng(0)
         grad_outputs = tuple(
-            Tensor._wrap(out._device.backend.from_host(generator.standard_normal(out.shape).astype(out._data.dtype)),
-                         out._device).requires_grad_()
+            Tensor._wrap(
+                out._device.backend.from_host(generator.standard_normal(out.shape).astype(out._data.dtype)), out._device
+            ).requires_grad_()
             for out in outputs
         )
     grad_outputs = _as_tuple(grad_outputs)
@@ -129,9 +143,15 @@ def gradgradcheck(fn, inputs, grad_outputs=None, *, eps: float = 1e-6, atol: flo
         used = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]
         if not used:
             return tuple()
-        grads = autograd_grad([o for o, _ in used], [primal[i] for i in targets], [c for _, c in used],
-                              create_graph=True, allow_unused=True)
+        grads = autograd_grad(
+            [o for o, _ in used],
+            [primal[i] for i in targets],
+            [c for _, c in used],
+            create_graph=True,
+            allow_unused=True,
+        )
         return tuple(g for g in grads if g is not None)
 
-    return gradcheck(vector_jacobian_product, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,
-                     raise_exception=raise_exception)
+    return gradcheck(
+        vector_jacobian_product, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception
+    )

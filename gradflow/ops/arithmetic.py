@@ -233,6 +233,39 @@ absolute = abs
 
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
-TENSOR_METHODS = ("add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "neg", "abs", "negative", "multiply", "subtract", "divide", "absolute", "true_divide")
+TENSOR_METHODS = (
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "floor_divide",
+    "remainder",
+    "pow",
+    "neg",
+    "abs",
+    "negative",
+    "multiply",
+    "subtract",
+    "divide",
+    "absolute",
+    "true_divide",
+)
 
-__all__ = ["add", "sub", "mul", "div", "floor_divide", "remainder", "pow", "neg", "abs", "rsub", "true_divide", "negative", "multiply", "subtract", "divide", "absolute"]
+__all__ = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "floor_divide",
+    "remainder",
+    "pow",
+    "neg",
+    "abs",
+    "rsub",
+    "true_divide",
+    "negative",
+    "multiply",
+    "subtract",
+    "divide",
+    "absolute",
+]

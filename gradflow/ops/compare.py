@@ -217,6 +217,50 @@ def where(condition: Tensor, input, other) -> Tensor:
 
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
-TENSOR_METHODS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite", "equal", "allclose", "isclose", "maximum", "minimum", "clamp", "clip", "where")
+TENSOR_METHODS = (
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "equal",
+    "allclose",
+    "isclose",
+    "maximum",
+    "minimum",
+    "clamp",
+    "clip",
+    "where",
+)
 
-__all__ = ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not", "isnan", "isinf", "isfinite", "equal", "allclose", "isclose", "maximum", "minimum", "clamp", "clip", "where"]
+__all__ = [
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "equal",
+    "allclose",
+    "isclose",
+    "maximum",
+    "minimum",
+    "clamp",
+    "clip",
+    "where",
+]

@@ -6,9 +6,9 @@ dtype. It is the only way tensors change devices; nothing moves silently.
 
 from __future__ import annotations
 
+from .. import dtypes
 from ..autograd.function import Function
 from ..device import Device, resolve
-from .. import dtypes
 from ..dtypes import dtype as dtype_class
 from ..dtypes import numpy_dtype, to_dtype
 from ..tensor import Tensor
@@ -141,6 +141,20 @@ def bool(input: Tensor) -> Tensor:  # noqa: A001
 
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
-TENSOR_METHODS = ("to", "cpu", "cuda", "clone", "contiguous", "is_contiguous", "type_as", "float", "double", "half", "int", "long", "bool")
+TENSOR_METHODS = (
+    "to",
+    "cpu",
+    "cuda",
+    "clone",
+    "contiguous",
+    "is_contiguous",
+    "type_as",
+    "float",
+    "double",
+    "half",
+    "int",
+    "long",
+    "bool",
+)
 
 __all__ = ["clone"]

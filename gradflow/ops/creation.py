@@ -286,8 +286,35 @@ def randint_like(input: Tensor, low, high=None, *, dtype=None, device=None) -> T
     if high is None:
         low, high = 0, low
     return randint(
-        low, high, input.shape, dtype=input._dtype if dtype is None else dtype,
+        low,
+        high,
+        input.shape,
+        dtype=input._dtype if dtype is None else dtype,
         device=input._device if device is None else device,
     )
 
-__all__ = ["tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "arange", "linspace", "eye", "manual_seed", "rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like"]
+
+__all__ = [
+    "tensor",
+    "as_tensor",
+    "from_numpy",
+    "zeros",
+    "ones",
+    "empty",
+    "full",
+    "zeros_like",
+    "ones_like",
+    "empty_like",
+    "full_like",
+    "arange",
+    "linspace",
+    "eye",
+    "manual_seed",
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+    "rand_like",
+    "randn_like",
+    "randint_like",
+]

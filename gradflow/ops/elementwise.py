@@ -58,9 +58,13 @@ log = _unary("log", lambda xp, x: xp.log(x), lambda x, out: 1 / x, doc="Natural 
 log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda x, out: 1 / (x * _LN2))
 log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda x, out: 1 / (x * _LN10))
 log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda x, out: 1 / (x + 1), doc="log(1 + x), exact for small x.")
-expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda x, out: out + 1, doc="exp(x) - 1, exact for small x.", uses="output")
+expm1 = _unary(
+    "expm1", lambda xp, x: xp.expm1(x), lambda x, out: out + 1, doc="exp(x) - 1, exact for small x.", uses="output"
+)
 sqrt = _unary("sqrt", lambda xp, x: xp.sqrt(x), lambda x, out: 0.5 / out, uses="output")
-rsqrt = _unary("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda x, out: -0.5 * out * out * out, doc="1 / sqrt(x).", uses="output")
+rsqrt = _unary(
+    "rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda x, out: -0.5 * out * out * out, doc="1 / sqrt(x).", uses="output"
+)
 square = _unary("square", lambda xp, x: x * x, lambda x, out: 2 * x, float_only=False)
 reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda x, out: -out * out, uses="output")
 sin = _unary("sin", lambda xp, x: xp.sin(x), lambda x, out: x.cos())
@@ -115,6 +119,62 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorc
 
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
-TENSOR_METHODS = ("exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "sign", "floor", "ceil", "trunc", "frac", "erf", "round")
+TENSOR_METHODS = (
+    "exp",
+    "exp2",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "square",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "sign",
+    "floor",
+    "ceil",
+    "trunc",
+    "frac",
+    "erf",
+    "round",
+)
 
-__all__ = ["exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "square", "reciprocal", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "sign", "floor", "ceil", "trunc", "frac", "erf", "round"]
+__all__ = [
+    "exp",
+    "exp2",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "square",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "sign",
+    "floor",
+    "ceil",
+    "trunc",
+    "frac",
+    "erf",
+    "round",
+]

@@ -154,8 +154,24 @@ def _unary_inplace(name: str):
     return method
 
 
-INPLACE_UNARY = ("exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "sin", "cos", "floor", "ceil", "round",
-                 "sign", "reciprocal", "square", "trunc")
+INPLACE_UNARY = (
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "sin",
+    "cos",
+    "floor",
+    "ceil",
+    "round",
+    "sign",
+    "reciprocal",
+    "square",
+    "trunc",
+)
 
 
 def iadd(self, other):

@@ -14,8 +14,8 @@ Python values (passed as they are).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from hypothesis import strategies as st
@@ -65,8 +65,11 @@ def shapes(draw, min_dims=0, max_dims=3, min_side=1, max_side=4):
 
 
 def broadcast_shapes(draw, count, min_dims=0, max_dims=3, max_side=4):
-    drawn = draw(mutually_broadcastable_shapes(num_shapes=count, min_dims=min_dims, max_dims=max_dims,
-                                               min_side=1, max_side=max_side))
+    drawn = draw(
+        mutually_broadcastable_shapes(
+            num_shapes=count, min_dims=min_dims, max_dims=max_dims, min_side=1, max_side=max_side
+        )
+    )
     return drawn.input_shapes
 
 
@@ -85,8 +88,9 @@ def binary_sample(low=-2.0, high=2.0, other_low=None, other_high=None, away_from
     def sample(draw):
         first, second = broadcast_shapes(draw, 2)
         a = values(draw, first, low, high, away_from)
-        b = values(draw, second, low if other_low is None else other_low, high if other_high is None else other_high,
-                   away_from)
+        b = values(
+            draw, second, low if other_low is None else other_low, high if other_high is None else other_high, away_from
+        )
         return Sample((a, b), dict(kwargs))
 
     return sample
@@ -109,7 +113,7 @@ def dim_sample(low=-2.0, high=2.0, keepdim_choices=(False, True), min_dims=1, al
 
 
 def _gather():
-    from . import arithmetic, elementwise, linalg, reduce, shape, index  # noqa: F401
+    from . import arithmetic, elementwise, index, linalg, reduce, shape  # noqa: F401
 
     found = []
     for module in (arithmetic, elementwise, linalg, reduce, shape, index):

@@ -14,8 +14,15 @@ from . import OpInfo, unary_sample
 
 
 def _unary(name, ref, low=-2.0, high=2.0, away_from=None, gradgrad=True, grad=True, method=True, op=None):
-    return OpInfo(name, op or getattr(gf, name), ref, unary_sample(low, high, away_from), grad=grad,
-                  gradgrad=gradgrad, method=name if method else None)
+    return OpInfo(
+        name,
+        op or getattr(gf, name),
+        ref,
+        unary_sample(low, high, away_from),
+        grad=grad,
+        gradgrad=gradgrad,
+        method=name if method else None,
+    )
 
 
 def _sigmoid(x):
@@ -60,15 +67,29 @@ OPS = [
     _unary("frac", lambda x: x - np.trunc(x), away_from=[-1.0, 0.0, 1.0]),
     _unary("round", np.round, away_from=[-1.5, -0.5, 0.5, 1.5], gradgrad=False),
     _unary("relu", lambda x: np.maximum(x, 0), away_from=[0.0], gradgrad=False),
-    OpInfo("leaky_relu", lambda x: F.leaky_relu(x, 0.2), lambda x: np.where(x > 0, x, 0.2 * x),
-           unary_sample(away_from=[0.0]), gradgrad=False),
-    OpInfo("elu", lambda x: F.elu(x, alpha=1.5), lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)),
-           unary_sample(away_from=[0.0]), gradgrad=False),
+    OpInfo(
+        "leaky_relu",
+        lambda x: F.leaky_relu(x, 0.2),
+        lambda x: np.where(x > 0, x, 0.2 * x),
+        unary_sample(away_from=[0.0]),
+        gradgrad=False,
+    ),
+    OpInfo(
+        "elu",
+        lambda x: F.elu(x, alpha=1.5),
+        lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)),
+        unary_sample(away_from=[0.0]),
+        gradgrad=False,
+    ),
     OpInfo("gelu", F.gelu, _gelu, unary_sample(-3.0, 3.0)),
     OpInfo("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), _gelu_tanh, unary_sample(-3.0, 3.0)),
     OpInfo("silu", F.silu, lambda x: x * _sigmoid(x), unary_sample(-3.0, 3.0)),
     OpInfo("softplus", F.softplus, lambda x: np.log1p(np.exp(x)), unary_sample(-3.0, 3.0)),
-    OpInfo("softplus_beta_threshold", lambda x: F.softplus(x, beta=2.0, threshold=1.0),
-           lambda x: np.where(2 * x > 1.0, x, np.log1p(np.exp(2 * x)) / 2), unary_sample(away_from=[0.5]),
-           gradgrad=False),
+    OpInfo(
+        "softplus_beta_threshold",
+        lambda x: F.softplus(x, beta=2.0, threshold=1.0),
+        lambda x: np.where(2 * x > 1.0, x, np.log1p(np.exp(2 * x)) / 2),
+        unary_sample(away_from=[0.5]),
+        gradgrad=False,
+    ),
 ]
