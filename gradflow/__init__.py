@@ -48,5 +48,7 @@ from .ops.elementwise import *
 from .ops.index import *
 from .ops.linalg import *
 from .ops.reduce import *
+from .ops.statistics import *
 from .ops.shape import *
+from .ops.join import *
 from . import nn  # noqa: E402

@@ -295,3 +295,26 @@ def test_backward_returning_a_gradient_of_the_wrong_shape_names_the_function():
 
     with pytest.raises(GraphError, match=r"BadShapeBackward.*shape \[5\].*input of shape \[3\]"):
         BadShape.apply(gf.ones(3, requires_grad=True)).sum().backward()
+
+
+def test_gradgradcheck_reports_a_wrong_second_derivative():
+    from gradflow.autograd.function import Function
+    from gradflow.errors import GradcheckError
+
+    class CubeWithFrozenBackward(Function):
+        """Right first derivative, but its backward is not differentiable in x (detached)."""
+
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return grad * 3 * x.detach() ** 2
+
+    x = gf.randn(3, dtype=gf.float64, requires_grad=True)
+    assert gf.autograd.gradcheck(CubeWithFrozenBackward.apply, (x,))
+    with pytest.raises(GradcheckError, match="Jacobian mismatch"):
+        gf.autograd.gradgradcheck(CubeWithFrozenBackward.apply, (x,))

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import GradcheckError, shape_str
 from ..tensor import Tensor
 from .engine import grad as autograd_grad
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 
 
 def _as_tuple(value) -> tuple:
@@ -138,6 +138,12 @@ def gradgradcheck(
     count = len(inputs)
 
     def vector_jacobian_product(*values):
+        # gradcheck evaluates this under no_grad for its finite differences; the inner
+        # backward still needs a graph to differentiate through.
+        with enable_grad():
+            return _vector_jacobian_product(values)
+
+    def _vector_jacobian_product(values):
         primal, cotangents = values[:count], values[count:]
         outs = _differentiable_outputs(fn, primal)
         used = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]

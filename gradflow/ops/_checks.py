@@ -23,7 +23,10 @@ def normalize_dims(dims, ndim: int, op: str) -> tuple:
         return tuple(range(ndim))
     if isinstance(dims, int):
         dims = (dims,)
-    axes = tuple(sorted({normalize_dim(d, ndim, op) for d in dims}))
+    normalized = [normalize_dim(d, ndim, op) for d in dims]
+    if len(set(normalized)) != len(normalized):
+        raise IndexOutOfRangeError(f"{op}: dims {list(dims)} name a dimension more than once; list each dim once")
+    axes = tuple(sorted(normalized))
     if ndim == 0:
         return ()
     return axes

@@ -16,12 +16,14 @@ from . import (
     elementwise,
     index,
     inplace,
+    join,
     linalg,
     reduce,
     shape,
+    statistics,
 )
 
-FAMILIES = (arithmetic, elementwise, activation, compare, reduce, shape, index, linalg, conversion)
+FAMILIES = (arithmetic, elementwise, activation, compare, reduce, statistics, shape, join, index, linalg, conversion)
 
 
 def _reflected(function):
@@ -82,6 +84,8 @@ def bind() -> None:
     for name in ("add_", "sub_", "mul_", "div_", "pow_", "clamp_", "neg_", "zero_", "fill_", "copy_"):
         setattr(Tensor, name, getattr(inplace, name))
     Tensor.clip_ = inplace.clamp_
+    for name in index.INPLACE_METHODS:
+        setattr(Tensor, name, getattr(index, name))
     for name in inplace.INPLACE_UNARY:
         setattr(Tensor, f"{name}_", inplace._unary_inplace(name))
 

@@ -1,12 +1,34 @@
-"""Reductions: sum, mean, sum_to_size (the engine's un-broadcasting), and the rest of the family."""
+"""Reductions: sum, mean, prod, max/min, amax/amin, argmax/argmin, cumsum/cumprod, all/any,
+and sum_to_size (the engine's un-broadcasting).
+
+A ``dim`` of None or ``()`` reduces every dimension. Gradients flow back through
+``keep_reduced``/``expand_reduced``, which put the reduced dimensions back.
+The statistics (var, std, norm, logsumexp) live in ``statistics.py``.
+"""
 
 from __future__ import annotations
 
+import builtins
+from collections import namedtuple
+
 from ..autograd.function import Function
 from ..dtypes import int64, numpy_dtype, to_dtype
-from ..errors import DtypeError, ShapeError, shape_str
+from ..errors import DtypeError, GraphError, IndexOutOfRangeError, ShapeError, shape_str
 from ..tensor import Tensor
-from ._checks import normalize_dims
+from ._checks import normalize_dim, normalize_dims
+from .compare import _no_grad_op, maximum, minimum, where
+from .creation import arange
+
+# What max/min with a dim return, like torch.return_types.max: (values, indices).
+MaxResult = namedtuple("max", ("values", "indices"))
+MinResult = namedtuple("min", ("values", "indices"))
+
+
+def reduction_axes(dim, ndim: int, op: str) -> tuple:
+    """Axes for ``dim``: an int, a sequence, or None/() for every dimension."""
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        dim = None
+    return normalize_dims(dim, ndim, op)
 
 
 def _kept_shape(shape: tuple, axes: tuple) -> tuple:
@@ -14,11 +36,28 @@ def _kept_shape(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if axis in axes else size for axis, size in enumerate(shape))
 
 
+def keep_reduced(result: Tensor, input_shape: tuple, axes: tuple, keepdim: bool) -> Tensor:
+    """A reduction's result (or its gradient) with the reduced axes as size-1 dimensions, to broadcast."""
+    return result if keepdim else result.reshape(_kept_shape(input_shape, axes))
+
+
 def expand_reduced(grad: Tensor, input_shape: tuple, axes: tuple, keepdim: bool) -> Tensor:
     """Broadcast the gradient of a reduction back over the reduced axes."""
-    if not keepdim:
-        grad = grad.reshape(_kept_shape(input_shape, axes))
-    return grad.expand(input_shape)
+    return keep_reduced(grad, input_shape, axes, keepdim).expand(input_shape)
+
+
+def _count(shape: tuple, axes: tuple) -> int:
+    count = 1
+    for axis in axes:
+        count *= shape[axis]
+    return count
+
+
+def _int_to_int64(input: Tensor, dtype):
+    """The array dtype of sum/prod/cumsum: ``dtype`` if given; integers and bools accumulate in int64."""
+    if dtype is not None:
+        return numpy_dtype(to_dtype(dtype))
+    return None if input._dtype.is_floating_point else int64.np
 
 
 class Sum(Function):
@@ -34,14 +73,7 @@ class Sum(Function):
 
 def sum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (an int, a tuple, or None for all); integers and bools sum to int64."""
-    axes = normalize_dims(dim, input.ndim, "sum")
-    if dtype is not None:
-        out_dtype = numpy_dtype(to_dtype(dtype))
-    elif not input._dtype.is_floating_point:
-        out_dtype = int64.np
-    else:
-        out_dtype = None
-    return Sum.apply(input, axes, keepdim, out_dtype)
+    return Sum.apply(input, reduction_axes(dim, input.ndim, "sum"), keepdim, _int_to_int64(input, dtype))
 
 
 def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -53,11 +85,10 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
             f"mean: could not infer an output dtype: input dtype must be floating point, got {input._dtype.name}; "
             "convert first with .float() or pass dtype=gradflow.float32"
         )
-    axes = normalize_dims(dim, input.ndim, "mean")
-    count = 1
-    for axis in axes:
-        count *= input.shape[axis]
-    return sum(input, axes, keepdim) / max(count, 1) if count else sum(input, axes, keepdim) * float("nan")
+    axes = reduction_axes(dim, input.ndim, "mean")
+    count = _count(input.shape, axes)
+    total = sum(input, axes, keepdim)
+    return total / count if count else total * float("nan")  # the mean of nothing is NaN
 
 
 def sum_to_size(input: Tensor, *size) -> Tensor:
@@ -66,7 +97,7 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
     if input.shape == shape:
         return input
     lead = input.ndim - len(shape)
-    if lead < 0 or any(s != 1 and s != t for s, t in zip(shape, input.shape[lead:])):
+    if lead < 0 or builtins.any(s != 1 and s != t for s, t in zip(shape, input.shape[lead:])):
         raise ShapeError(
             f"sum_to_size: size {shape_str(shape)} is not expandable to the tensor's size {shape_str(input.shape)}; "
             "every dimension must equal the tensor's or be 1"
@@ -74,11 +105,299 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and input.shape[lead + i] != 1
     )
-    result = sum(input, axes, keepdim=True)
+    result = Sum.apply(input, axes, True, None)
     return result.reshape(shape) if lead else result
 
 
-# Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
-TENSOR_METHODS = ("sum", "mean", "sum_to_size")
+class ProdOthers(Function):
+    """For each element, the product of the other elements of its reduction slice (prod's derivative).
 
-__all__ = ["sum", "mean", "sum_to_size"]
+    Zeros are handled by counting them: with none, it is prod / x; with one, only the zero
+    position sees a non-zero product; with more, everything is zero. The backward applies
+    the same counting to the second derivative, so prod is exact twice even at zeros.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        xp = ctx.device.backend.xp
+        ctx.axes = axes
+        ctx.save_for_backward(x)
+        zero = x == 0
+        safe = xp.where(zero, 1, x)
+        other_zeros = xp.sum(zero, axis=axes, keepdims=True) - zero
+        return xp.where(other_zeros == 0, xp.prod(safe, axis=axes, keepdims=True) / safe, 0).astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # d others_i / d x_j = prod of x over the slice without i and j (i != j): non-zero only
+        # when no zero lies outside {i, j}. For a position j with no other zero, every i counts;
+        # with exactly one other zero, only that zero's i does.
+        (x,) = ctx.saved_tensors
+        axes = ctx.axes
+        zero = x == 0
+        safe = where(zero, 1.0, x)
+        other_zeros = Sum.apply(zero, axes, True, None) - zero
+        spread = grad / safe
+        at_zeros = grad * zero
+        inner = where(other_zeros == 0, Sum.apply(spread, axes, True, None) - spread, 0.0) + where(
+            other_zeros == 1, Sum.apply(at_zeros, axes, True, None) - at_zeros, 0.0
+        )
+        return Prod.apply(safe, axes, True, None) / safe * inner, None
+
+
+class Prod(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, dtype):
+        ctx.input_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        ctx.save_for_backward(x)
+        return ctx.device.backend.xp.prod(x, axis=axes, keepdims=keepdim, dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return keep_reduced(grad, ctx.input_shape, ctx.axes, ctx.keepdim) * ProdOthers.apply(x, ctx.axes)
+
+
+def prod(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Product over ``dim`` (None: all); integers and bools multiply in int64. Exact gradients at zeros."""
+    return Prod.apply(input, reduction_axes(dim, input.ndim, "prod"), keepdim, _int_to_int64(input, dtype))
+
+
+def _require_elements(op: str, input: Tensor, axes: tuple, dim_given: bool) -> None:
+    """max/min-like reductions have no identity: refuse to reduce over nothing, as PyTorch does."""
+    if input._data.size:
+        return
+    if not dim_given:
+        raise ShapeError(
+            f"{op}: expected reduction dim to be specified for input.numel() == 0 (input of shape "
+            f"{shape_str(input.shape)}); specify the reduction dim with the 'dim' argument"
+        )
+    for axis in axes:
+        if input.shape[axis] == 0:
+            raise IndexOutOfRangeError(
+                f"{op}: expected reduction dim {axis} to have non-zero size (input of shape {shape_str(input.shape)})"
+            )
+
+
+class Amax(Function):
+    """The maximum over ``axes``; the gradient is shared evenly among the elements equal to it."""
+
+    largest = True
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        xp = ctx.device.backend.xp
+        ctx.input_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
+        out = (xp.amax if ctx.function.largest else xp.amin)(x, axis=axes, keepdims=keepdim)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        hits = x == keep_reduced(out, ctx.input_shape, ctx.axes, ctx.keepdim)
+        share = Sum.apply(hits, ctx.axes, True, None).to(grad.dtype)
+        return keep_reduced(grad, ctx.input_shape, ctx.axes, ctx.keepdim) * hits / share
+
+
+class Amin(Amax):
+    largest = False
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim`` (int or tuple; () or None: all); ties share the gradient evenly."""
+    axes = reduction_axes(dim, input.ndim, "amax")
+    _require_elements("amax", input, axes, True)
+    return Amax.apply(input, axes, keepdim)
+
+
+def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Minimum over ``dim`` (int or tuple; () or None: all); ties share the gradient evenly."""
+    axes = reduction_axes(dim, input.ndim, "amin")
+    _require_elements("amin", input, axes, True)
+    return Amin.apply(input, axes, keepdim)
+
+
+class MaxDim(Function):
+    """Values and int64 indices of the maximum along one axis; the gradient goes to the index."""
+
+    largest = True
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdim):
+        xp = ctx.device.backend.xp
+        ctx.input_shape, ctx.axis, ctx.keepdim = x.shape, axis, keepdim
+        pick = xp.argmax if ctx.function.largest else xp.argmin
+        index = pick(x, axis=axis, keepdims=True).astype(xp.int64, copy=False)
+        values = xp.take_along_axis(x, index, axis=axis)  # NaN wins, as in argmax, and values match indices
+        if not keepdim:
+            values, index = values.squeeze(axis), index.squeeze(axis)
+        ctx.save_for_backward(index)
+        return values, index
+
+    @staticmethod
+    def backward(ctx, grad, grad_index):
+        (index,) = ctx.saved_tensors
+        shape, axis = ctx.input_shape, ctx.axis
+        positions = arange(shape[axis], device=grad.device).reshape(
+            tuple(size if a == axis else 1 for a, size in enumerate(shape))
+        )
+        chosen = positions == keep_reduced(index, shape, (axis,), ctx.keepdim)
+        return keep_reduced(grad, shape, (axis,), ctx.keepdim) * chosen
+
+
+class MinDim(MaxDim):
+    largest = False
+
+
+def _extreme(op: str, input: Tensor, dim, keepdim: bool, other, largest: bool):
+    if isinstance(dim, Tensor) or other is not None:
+        return (maximum if largest else minimum)(input, dim if other is None else other)
+    if dim is None:
+        _require_elements(op, input, (), False)
+        return (Amax if largest else Amin).apply(input, tuple(range(input.ndim)), False)
+    axis = normalize_dim(dim, input.ndim, op)
+    result, function = (MaxResult, MaxDim) if largest else (MinResult, MinDim)
+    if input.ndim == 0:  # a 0-d tensor is its own max along dim 0 (index 0)
+        return result(*function.apply(input.reshape(1), 0, False))
+    _require_elements(op, input, (axis,), True)
+    return result(*function.apply(input, axis, keepdim))
+
+
+def max(input: Tensor, dim=None, keepdim: bool = False, *, other: Tensor | None = None):  # noqa: A001
+    """``max(x)``: the largest element (0-d; ties share the gradient); ``max(x, dim, keepdim)``: a
+    ``(values, indices)`` namedtuple along ``dim``; ``max(x, other_tensor)``: the elementwise maximum."""
+    return _extreme("max", input, dim, keepdim, other, True)
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False, *, other: Tensor | None = None):  # noqa: A001
+    """``min(x)``, ``min(x, dim, keepdim)`` -> ``(values, indices)``, or ``min(x, other_tensor)``; see ``max``."""
+    return _extreme("min", input, dim, keepdim, other, False)
+
+
+def _arg_extreme(op: str, input: Tensor, dim, keepdim: bool, largest: bool) -> Tensor:
+    def compute(xp, x):
+        pick = xp.argmax if largest else xp.argmin
+        if dim is None:  # the index into the flattened tensor
+            flat = pick(x.reshape(-1))
+            return xp.asarray(flat, dtype=xp.int64).reshape((1,) * x.ndim if keepdim else ())
+        if x.ndim == 0:
+            return xp.zeros((), dtype=xp.int64)
+        return pick(x, axis=axis, keepdims=keepdim).astype(xp.int64, copy=False)
+
+    axis = None if dim is None else normalize_dim(dim, input.ndim, op)
+    _require_elements(op, input, () if axis is None or input.ndim == 0 else (axis,), dim is not None)
+    return _no_grad_op(op, compute, input)
+
+
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """int64 index of the maximum along ``dim``, or into the flattened tensor when dim is None."""
+    return _arg_extreme("argmax", input, dim, keepdim, True)
+
+
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """int64 index of the minimum along ``dim``, or into the flattened tensor when dim is None."""
+    return _arg_extreme("argmin", input, dim, keepdim, False)
+
+
+class Cumsum(Function):
+    """Running sum along ``axis`` (from the end when ``reverse``: the backward of the other direction)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, reverse, dtype):
+        xp = ctx.device.backend.xp
+        ctx.axis, ctx.reverse = axis, reverse
+        if x.ndim == 0:
+            return x.astype(dtype or x.dtype)
+        if reverse:
+            return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis, dtype=dtype), axis)
+        return xp.cumsum(x, axis=axis, dtype=dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Cumsum.apply(grad, ctx.axis, not ctx.reverse, None)
+
+
+def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running sum along ``dim``; integers and bools accumulate in int64."""
+    axis = normalize_dim(dim, input.ndim, "cumsum")
+    return Cumsum.apply(input, axis, False, _int_to_int64(input, dtype))
+
+
+class Cumprod(Function):
+    @staticmethod
+    def forward(ctx, x, axis, dtype):
+        ctx.axis = axis
+        out = x.astype(dtype or x.dtype) if x.ndim == 0 else ctx.device.backend.xp.cumprod(x, axis=axis, dtype=dtype)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        if x.ndim == 0:  # cumprod of a 0-d tensor is the tensor
+            return grad
+        # d out_i / d x_k = out_i / x_k for i >= k: a reverse running sum, divided by x (a host
+        # sync to look for zeros, as PyTorch does; zeros need the exact first-order formula).
+        if not bool(ctx.device.backend.xp.any(x._data == 0)):
+            return Cumsum.apply(grad * out, ctx.axis, True, None) / x
+        return CumprodZerosGrad.apply(grad, x, out, ctx.axis)
+
+
+class CumprodZerosGrad(Function):
+    """The gradient of cumprod where the input has zeros (exact to first order)."""
+
+    @staticmethod
+    def forward(ctx, grad, x, out, axis):
+        xp = ctx.device.backend.xp
+        if x.size == 0:
+            return xp.zeros_like(x)
+        g, x, out = (xp.moveaxis(a, axis, -1) for a in (grad, x, out))
+        positions = xp.arange(x.shape[-1])
+        zero = x == 0
+        first = xp.where(zero.any(-1, keepdims=True), xp.argmax(zero.astype(xp.int8), -1, keepdims=True), x.shape[-1])
+        # Before the first zero of a slice: sum_{i >= k} g_i out_i / x_k (out is zero from there on).
+        before = positions < first
+        tail = xp.flip(xp.cumsum(xp.flip(g * out, -1), -1), -1)
+        result = xp.where(before, tail / xp.where(before, x, 1), 0)
+        # At the first zero: sum_{i >= k} g_i * out_{k-1} * prod_{k < j <= i} x_j; after it: zero.
+        prefix = xp.take_along_axis(out, xp.maximum(first - 1, 0), -1)
+        prefix = xp.where(first == 0, 1, prefix)
+        running = xp.cumprod(xp.where(positions > first, x, 1), -1)
+        at_first = xp.sum(xp.where(positions >= first, g * running, 0), -1, keepdims=True) * prefix
+        result = xp.where(positions == first, at_first, result).astype(x.dtype)
+        return xp.moveaxis(result, -1, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise GraphError(
+            "cumprod: the second derivative of cumprod at inputs that contain zeros is not implemented; "
+            "keep the inputs of a twice-differentiated cumprod away from zero (or use prod, which handles zeros)"
+        )
+
+
+def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running product along ``dim``; integers and bools accumulate in int64."""
+    axis = normalize_dim(dim, input.ndim, "cumprod")
+    return Cumprod.apply(input, axis, _int_to_int64(input, dtype))
+
+
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where every element along ``dim`` (None or (): all) is non-zero; a bool tensor."""
+    axes = reduction_axes(dim, input.ndim, "all")
+    return _no_grad_op("all", lambda xp, x: xp.asarray(xp.all(x, axis=axes, keepdims=keepdim)), input)
+
+
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """True where some element along ``dim`` (None or (): all) is non-zero; a bool tensor."""
+    axes = reduction_axes(dim, input.ndim, "any")
+    return _no_grad_op("any", lambda xp, x: xp.asarray(xp.any(x, axis=axes, keepdims=keepdim)), input)
+
+
+_NAMES = ("sum", "mean", "sum_to_size", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "cumsum",
+          "cumprod", "all", "any")
+
+# Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
+TENSOR_METHODS = _NAMES
+
+__all__ = list(_NAMES)

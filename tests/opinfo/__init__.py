@@ -39,7 +39,7 @@ class OpInfo:
     method: str | None = None  # also call args[0].<method>(*args[1:], **kwargs)
     atol: float = 1e-7
     rtol: float = 1e-6
-    max_examples: int = 6
+    max_examples: int = 10
 
     def __repr__(self) -> str:
         return self.name
