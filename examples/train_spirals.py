@@ -1,6 +1,6 @@
 """Train a small MLP on two spirals with raw gradflow tensors (the `gradflow demo` job).
 
-    python examples/train_spirals.py --device cpu --steps 300
+python examples/train_spirals.py --device cpu --steps 300
 """
 
 import argparse

@@ -88,8 +88,12 @@ def test_prod_along_dim_with_zeros_in_some_rows(device):
 @pytest.mark.parametrize("name", ["logsumexp", "norm", "var", "std"])
 def test_statistics_second_derivatives_match_finite_differences(name):
     data = [[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]]
-    call = {"logsumexp": lambda t: gf.logsumexp(t, 1), "norm": lambda t: t.norm(3.0, 0),
-            "var": lambda t: t.var(1, correction=0), "std": lambda t: t.std((0, 1))}[name]
+    call = {
+        "logsumexp": lambda t: gf.logsumexp(t, 1),
+        "norm": lambda t: t.norm(3.0, 0),
+        "var": lambda t: t.var(1, correction=0),
+        "std": lambda t: t.std((0, 1)),
+    }[name]
     _assert_hessian_matches_finite_differences(call, data)
 
 
@@ -285,18 +289,30 @@ def test_cumprod_second_derivative_at_zeros_raises_instead_of_being_wrong():
 
 def test_cumsum_gradient_is_the_reverse_running_sum():
     x = _t([1.0, 2.0, 3.0])
-    np.testing.assert_allclose(_grad((x.cumsum(0) * _t([1.0, 10.0, 100.0], requires_grad=False)).sum(), x),
-                               [111.0, 110.0, 100.0])
+    np.testing.assert_allclose(
+        _grad((x.cumsum(0) * _t([1.0, 10.0, 100.0], requires_grad=False)).sum(), x), [111.0, 110.0, 100.0]
+    )
 
 
 # -- bad dims, empty and 0-d inputs --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("call", [
-    lambda x: x.sum(2), lambda x: x.mean((0, -3)), lambda x: x.prod(5), lambda x: x.max(2),
-    lambda x: x.amin(-3), lambda x: x.argmax(2), lambda x: x.cumsum(2), lambda x: x.var(2),
-    lambda x: gf.logsumexp(x, 3), lambda x: x.norm(dim=2), lambda x: x.all(2),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: x.sum(2),
+        lambda x: x.mean((0, -3)),
+        lambda x: x.prod(5),
+        lambda x: x.max(2),
+        lambda x: x.amin(-3),
+        lambda x: x.argmax(2),
+        lambda x: x.cumsum(2),
+        lambda x: x.var(2),
+        lambda x: gf.logsumexp(x, 3),
+        lambda x: x.norm(dim=2),
+        lambda x: x.all(2),
+    ],
+)
 def test_a_dim_outside_the_tensor_raises_index_out_of_range(call):
     with pytest.raises(IndexOutOfRangeError, match=r"dimension out of range \(expected to be in range of \[-2, 1\]"):
         call(gf.ones(2, 3))
@@ -325,8 +341,18 @@ def test_max_of_an_empty_tensor_raises_like_pytorch():
 
 def test_zero_dimensional_inputs_reduce_to_themselves():
     x = _t(3.0)
-    for out in (x.sum(), x.sum(0), x.prod(0), x.amax(), x.max(), x.max(0).values, x.var(0, correction=0) + 3.0,
-                x.cumsum(0), x.cumprod(-1), gf.logsumexp(x, 0)):
+    for out in (
+        x.sum(),
+        x.sum(0),
+        x.prod(0),
+        x.amax(),
+        x.max(),
+        x.max(0).values,
+        x.var(0, correction=0) + 3.0,
+        x.cumsum(0),
+        x.cumprod(-1),
+        gf.logsumexp(x, 0),
+    ):
         assert out.shape == () and out.item() == 3.0
     assert x.max(0).indices.item() == 0 and x.argmax(0).item() == 0 and x.argmin().item() == 0
     assert _grad(x.prod(), x) == 1.0 and _grad(x.max(0).values, x) == 1.0
@@ -378,14 +404,17 @@ def test_values_and_gradients_match_pytorch(torch, name, zeros):
         data[0, 1, 2] = data[1, 0, 0] = data[1, 0, 3] = 0.0
     upstream = None
     results = []
-    for module, make in ((gf, lambda a: gf.tensor(a, requires_grad=True)),
-                         (torch, lambda a: torch.tensor(a, requires_grad=True))):
+    for module, make in (
+        (gf, lambda a: gf.tensor(a, requires_grad=True)),
+        (torch, lambda a: torch.tensor(a, requires_grad=True)),
+    ):
         x = make(data)
         out = PARITY[name](module, x)
         if upstream is None:
             upstream = rng.standard_normal(tuple(out.shape))
         (gradient,) = (gf.autograd.grad if module is gf else torch.autograd.grad)(
-            (out * make(upstream).detach()).sum(), x)
+            (out * make(upstream).detach()).sum(), x
+        )
         results.append((out.detach().numpy(), gradient.numpy()))
     (ours, our_grad), (theirs, their_grad) = results
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
@@ -395,6 +424,11 @@ def test_values_and_gradients_match_pytorch(torch, name, zeros):
 def test_argmax_and_boolean_reductions_match_pytorch(torch):
     data = np.random.default_rng(3).uniform(-2, 2, size=(3, 4))
     data[1, 2] = 0.0
-    for call in (lambda m, x: m.argmax(x, 1), lambda m, x: m.argmin(x), lambda m, x: m.argmax(x, 0, keepdim=True),
-                 lambda m, x: m.all(x, 1), lambda m, x: m.any(x == 0, 0)):
+    for call in (
+        lambda m, x: m.argmax(x, 1),
+        lambda m, x: m.argmin(x),
+        lambda m, x: m.argmax(x, 0, keepdim=True),
+        lambda m, x: m.all(x, 1),
+        lambda m, x: m.any(x == 0, 0),
+    ):
         np.testing.assert_array_equal(call(gf, gf.tensor(data)).numpy(), call(torch, torch.tensor(data)).numpy())

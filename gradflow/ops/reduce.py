@@ -102,9 +102,7 @@ def sum_to_size(input: Tensor, *size) -> Tensor:
             f"sum_to_size: size {shape_str(shape)} is not expandable to the tensor's size {shape_str(input.shape)}; "
             "every dimension must equal the tensor's or be 1"
         )
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and input.shape[lead + i] != 1
-    )
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and input.shape[lead + i] != 1)
     result = Sum.apply(input, axes, True, None)
     return result.reshape(shape) if lead else result
 
@@ -394,8 +392,22 @@ def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return _no_grad_op("any", lambda xp, x: xp.asarray(xp.any(x, axis=axes, keepdims=keepdim)), input)
 
 
-_NAMES = ("sum", "mean", "sum_to_size", "prod", "max", "min", "amax", "amin", "argmax", "argmin", "cumsum",
-          "cumprod", "all", "any")
+_NAMES = (
+    "sum",
+    "mean",
+    "sum_to_size",
+    "prod",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "cumsum",
+    "cumprod",
+    "all",
+    "any",
+)
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = _NAMES

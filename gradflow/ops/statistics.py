@@ -134,8 +134,10 @@ def norm(input, p="fro", dim=None, keepdim: bool = False):
         p = 2
     if isinstance(p, str):
         if p != "fro":
-            raise ValueError(f"norm: p={p!r} is not supported; use 'fro' or a number (matrix norms such as 'nuc' "
-                             "are not implemented)")
+            raise ValueError(
+                f"norm: p={p!r} is not supported; use 'fro' or a number (matrix norms such as 'nuc' "
+                "are not implemented)"
+            )
         p = 2
     axes = reduction_axes(dim, input.ndim, "norm")
     if p == math.inf:
