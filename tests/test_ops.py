@@ -55,9 +55,9 @@ def _assert_matches(actual, expected, op):
         np.testing.assert_array_equal(got, want, err_msg=op.name)
 
 
-def _settings(op):
+def _settings(op, examples=None):
     return settings(
-        max_examples=op.max_examples,
+        max_examples=op.max_examples if examples is None else examples,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -101,38 +101,30 @@ def test_float32_forward_keeps_float32(op, device):
     check()
 
 
-@pytest.mark.parametrize("op", DIFFERENTIABLE)
-def test_gradcheck_float64(op, device):
-    @_settings(op)
+def _check_gradients(op, device, checker, examples):
+    @_settings(op, examples)
     @given(st.data())
     def check(data):
         sample = op.sample(data.draw)
         tensors = _to_tensors(sample.args, device)
-        assert gradcheck(lambda *ts: op.op(*ts, **sample.kwargs), tensors)
+        assert checker(lambda *ts: op.op(*ts, **sample.kwargs), tensors)
 
     check()
+
+
+@pytest.mark.parametrize("op", DIFFERENTIABLE)
+def test_gradcheck_float64(op, device):
+    _check_gradients(op, device, gradcheck, op.max_examples)
 
 
 @pytest.mark.parametrize("op", SMOOTH)
 def test_gradgradcheck_float64(op, device):
-    @settings(
-        max_examples=max(2, op.max_examples // 2),
-        deadline=None,
-        derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(st.data())
-    def check(data):
-        sample = op.sample(data.draw)
-        tensors = _to_tensors(sample.args, device)
-        assert gradgradcheck(lambda *ts: op.op(*ts, **sample.kwargs), tensors)
-
-    check()
+    _check_gradients(op, device, gradgradcheck, max(2, op.max_examples // 2))
 
 
 @pytest.mark.parametrize("op", DIFFERENTIABLE)
 def test_backward_leaves_inputs_unchanged_and_grads_unaliased(op, device):
-    @settings(max_examples=2, deadline=None, derandomize=True)
+    @_settings(op, 2)
     @given(st.data())
     def check(data):
         sample = op.sample(data.draw)

@@ -177,4 +177,4 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = ("sigmoid", "relu")
 
-__all__ = ["sigmoid", "relu", "leaky_relu", "elu", "gelu", "silu", "softplus"]
+__all__ = [*TENSOR_METHODS, "leaky_relu", "elu", "gelu", "silu", "softplus"]

@@ -251,21 +251,4 @@ TENSOR_METHODS = (
     "true_divide",
 )
 
-__all__ = [
-    "add",
-    "sub",
-    "mul",
-    "div",
-    "floor_divide",
-    "remainder",
-    "pow",
-    "neg",
-    "abs",
-    "rsub",
-    "true_divide",
-    "negative",
-    "multiply",
-    "subtract",
-    "divide",
-    "absolute",
-]
+__all__ = [*TENSOR_METHODS, "rsub"]

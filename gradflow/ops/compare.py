@@ -241,26 +241,4 @@ TENSOR_METHODS = (
     "where",
 )
 
-__all__ = [
-    "eq",
-    "ne",
-    "lt",
-    "le",
-    "gt",
-    "ge",
-    "logical_and",
-    "logical_or",
-    "logical_xor",
-    "logical_not",
-    "isnan",
-    "isinf",
-    "isfinite",
-    "equal",
-    "allclose",
-    "isclose",
-    "maximum",
-    "minimum",
-    "clamp",
-    "clip",
-    "where",
-]
+__all__ = [*TENSOR_METHODS]

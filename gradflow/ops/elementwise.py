@@ -149,32 +149,4 @@ TENSOR_METHODS = (
     "round",
 )
 
-__all__ = [
-    "exp",
-    "exp2",
-    "log",
-    "log2",
-    "log10",
-    "log1p",
-    "expm1",
-    "sqrt",
-    "rsqrt",
-    "square",
-    "reciprocal",
-    "sin",
-    "cos",
-    "tan",
-    "asin",
-    "acos",
-    "atan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "sign",
-    "floor",
-    "ceil",
-    "trunc",
-    "frac",
-    "erf",
-    "round",
-]
+__all__ = [*TENSOR_METHODS]

@@ -122,4 +122,4 @@ ger = outer
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = ("matmul", "mm", "bmm", "dot", "outer", "ger")
 
-__all__ = ["matmul", "mm", "bmm", "dot", "outer", "ger"]
+__all__ = [*TENSOR_METHODS]
