@@ -193,24 +193,29 @@ def _record(node: Node, args: tuple, outputs) -> None:
     metas = []
     for arg in args:
         if isinstance(arg, Tensor) and arg._requires_grad:
-            edges.append((arg._node, arg._output_nr) if arg._node is not None else (arg, 0))
+            producer = arg._node
+            edges.append((arg, 0) if producer is None else (producer, arg._output_nr))
             metas.append((arg._data.shape, arg._dtype))
         else:
             edges.append(None)
             metas.append(None)
     node.next_edges = tuple(edges)
     node.input_meta = tuple(metas)
-    node.needs_input_grad = tuple(edge is not None for edge in edges)
-    output_list = outputs if outputs.__class__ is tuple else (outputs,)
+    node.needs_input_grad = tuple([edge is not None for edge in edges])
+    if outputs.__class__ is tuple:
+        output_list = outputs
+        node.output_meta = tuple([(out._data.shape, out._dtype) for out in outputs])
+    else:
+        output_list = (outputs,)
+        node.output_meta = ((outputs._data.shape, outputs._dtype),)
     node.num_outputs = len(output_list)
-    node.output_meta = tuple((out._data.shape, out._dtype) for out in output_list)
     for output_nr, out in enumerate(output_list):
         if out._dtype.category == 2:  # only floating outputs carry gradients
             out._requires_grad = True
             out._node = node
             out._output_nr = output_nr
     if node._to_save is not None:
-        node._saved = tuple(_saved_entry(array, args, output_list) for array in node._to_save)
+        node._saved = tuple([_saved_entry(array, args, output_list) for array in node._to_save])
         node._to_save = None
 
 

@@ -41,6 +41,18 @@ def promote_operands(op: str, *values, float_result: bool = False):
 
     With ``float_result`` integer results become the default float dtype (true division).
     """
+    if len(values) == 2:
+        # Fast path for the common cases: two tensors of one dtype, or a float tensor and a number.
+        first, second = values
+        if first.__class__ is Tensor:
+            dtype = first._dtype
+            same = (
+                second._dtype is dtype
+                if second.__class__ is Tensor
+                else (second.__class__ in (float, int) and dtype.category == 2)
+            )
+            if same and (dtype.category == 2 or not float_result):
+                return values, dtype
     like = next(v for v in values if isinstance(v, Tensor))
     values = tuple(scalar_or_tensor(v, like, op) for v in values)
     dtype = result_type(*values)
