@@ -46,6 +46,7 @@ from .ops.conversion import *
 from .ops.creation import *
 from .ops.elementwise import *
 from .ops.index import *
+from .ops.scatter import *
 from .ops.linalg import *
 from .ops.reduce import *
 from .ops.statistics import *

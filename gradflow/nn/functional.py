@@ -94,7 +94,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
 def _index_pad(input: Tensor, mode: str, widths: list) -> Tensor:
     """Reflect/replicate/circular padding as one index_select per padded dim (its gradient adds up the copies)."""
     from ..ops.creation import tensor
-    from ..ops.index import index_select
+    from ..ops.scatter import index_select
 
     result = input
     for axis, (size, (before, after)) in enumerate(zip(input.shape, widths)):

@@ -19,11 +19,25 @@ from . import (
     join,
     linalg,
     reduce,
+    scatter,
     shape,
     statistics,
 )
 
-FAMILIES = (arithmetic, elementwise, activation, compare, reduce, statistics, shape, join, index, linalg, conversion)
+FAMILIES = (
+    arithmetic,
+    elementwise,
+    activation,
+    compare,
+    reduce,
+    statistics,
+    shape,
+    join,
+    index,
+    scatter,
+    linalg,
+    conversion,
+)
 
 
 def _reflected(function):
@@ -84,8 +98,8 @@ def bind() -> None:
     for name in ("add_", "sub_", "mul_", "div_", "pow_", "clamp_", "neg_", "zero_", "fill_", "copy_"):
         setattr(Tensor, name, getattr(inplace, name))
     Tensor.clip_ = inplace.clamp_
-    for name in index.INPLACE_METHODS:
-        setattr(Tensor, name, getattr(index, name))
+    for name in scatter.INPLACE_METHODS:
+        setattr(Tensor, name, getattr(scatter, name))
     for name in inplace.INPLACE_UNARY:
         setattr(Tensor, f"{name}_", inplace._unary_inplace(name))
 
