@@ -151,7 +151,11 @@ class Clamp(Function):
     def forward(ctx, x, low, high):
         ctx.save_for_backward(x)
         ctx.low, ctx.high = low, high
-        return ctx.device.backend.xp.clip(x, low, high).astype(x.dtype, copy=False)
+        xp = ctx.device.backend.xp
+        # maximum/minimum rather than clip: they take one-sided bounds on every backend and keep NaN.
+        out = x if low is None else xp.maximum(x, low)
+        out = out if high is None else xp.minimum(out, high)
+        return out.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -188,7 +192,13 @@ class Where(Function):
     @staticmethod
     def forward(ctx, condition, a, b):
         ctx.save_for_backward(condition)
-        return ctx.device.backend.xp.where(condition, a, b)
+        xp = ctx.device.backend.xp
+        # A Python number takes the other operand's dtype (promotion was decided before apply).
+        if not hasattr(a, "dtype"):
+            a = xp.asarray(a, dtype=b.dtype)
+        if not hasattr(b, "dtype"):
+            b = xp.asarray(b, dtype=a.dtype)
+        return xp.where(condition, a, b)
 
     @staticmethod
     def backward(ctx, grad):
