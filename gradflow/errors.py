@@ -50,6 +50,24 @@ class OutOfMemoryError(GradflowError, MemoryError, RuntimeError):
     """The device ran out of memory."""
 
 
+def device_mismatch(
+    op: str, expected, got, role: str | None = None, reference: str = "the input"
+) -> DeviceMismatchError:
+    """The error every op raises for operands on two devices: it names the op, both devices and the move.
+
+    ``role`` names the odd operand ("index", "mask", ...) and ``reference`` the one whose device
+    wins; without a role the message speaks of all tensors.
+    """
+    if role is None:
+        return DeviceMismatchError(
+            f"{op}: expected all tensors on the same device, got {expected} and {got}; "
+            f"move one explicitly with .to({str(expected)!r}) or .to({str(got)!r})"
+        )
+    return DeviceMismatchError(
+        f"{op}: the {role} is on {got} but {reference} is on {expected}; move it with .to({str(expected)!r})"
+    )
+
+
 def shape_str(shape) -> str:
     """Format a shape the way messages show it: ``[2, 3]``."""
     return "[" + ", ".join(str(int(s)) for s in shape) + "]"

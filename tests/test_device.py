@@ -133,3 +133,9 @@ def test_same_seed_gives_the_same_draws_per_device():
     gf.manual_seed(3)
     second = gf.randn(5, device="cuda")
     np.testing.assert_array_equal(first.cpu().numpy(), second.cpu().numpy())
+
+
+def test_a_backward_gradient_on_another_device_raises_naming_both():
+    x = gf.ones(2, requires_grad=True)
+    with pytest.raises(DeviceMismatchError, match=r"backward: the gradient 0 is on cuda:7 but output 0 is on cpu"):
+        (x * 2).backward(_tensor_on_fake_gpu([1.0, 1.0]))

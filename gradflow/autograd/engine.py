@@ -9,7 +9,7 @@ Gradients are summed back to each input's shape here and only here.
 
 from __future__ import annotations
 
-from ..errors import DeviceMismatchError, GraphError, ShapeError, shape_str
+from ..errors import GraphError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from .function import Node
 from .grad_mode import _state
@@ -82,9 +82,8 @@ def _make_roots(tensors, grads, caller: str) -> list:
                 f"has shape {shape_str(tensor.shape)}; pass a gradient of the output's shape"
             )
         if gradient._device is not tensor._device:
-            raise DeviceMismatchError(
-                f"{caller}: gradient {position} is on {gradient._device} but output {position} is on "
-                f"{tensor._device}; move the gradient with .to({str(tensor._device)!r})"
+            raise device_mismatch(
+                caller, tensor._device, gradient._device, f"gradient {position}", f"output {position}"
             )
         roots.append((tensor, gradient))
     return roots

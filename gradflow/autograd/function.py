@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 
 from ..dtypes import from_numpy_dtype
-from ..errors import DeviceMismatchError, GraphError, InplaceError, shape_str
+from ..errors import GraphError, InplaceError, device_mismatch, shape_str
 from ..tensor import Tensor, VersionCounter
 from .grad_mode import _state
 
@@ -152,10 +152,7 @@ class Function:
                 if device is None:
                     device = arg._device
                 elif arg._device is not device:
-                    raise DeviceMismatchError(
-                        f"{cls.__name__.lower()}: expected all tensors on the same device, got {device} and "
-                        f"{arg._device}; move one explicitly with .to({str(device)!r}) or .to({str(arg._device)!r})"
-                    )
+                    raise device_mismatch(cls.__name__.lower(), device, arg._device)
                 arrays[position] = arg._data
                 if arg._requires_grad:
                     requires_grad = True

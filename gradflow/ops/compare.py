@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..dtypes import bool as bool_dtype
 from ..dtypes import result_type
-from ..errors import DeviceMismatchError, DtypeError
+from ..errors import DtypeError, device_mismatch
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
 from ._operands import apply_broadcasting, promote_operands, scalar_or_tensor
@@ -24,10 +24,7 @@ def _no_grad_op(op: str, compute, *values) -> Tensor:
     for value in values:
         if isinstance(value, Tensor):
             if value._device is not like._device:
-                raise DeviceMismatchError(
-                    f"{op}: expected all tensors on the same device, got {like._device} and {value._device}; "
-                    "move one explicitly with .to(...)"
-                )
+                raise device_mismatch(op, like._device, value._device)
             arrays.append(value._data)
         else:
             arrays.append(value)

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from ..autograd.function import Function
-from ..errors import DeviceMismatchError, IndexOutOfRangeError, shape_str
+from ..errors import IndexOutOfRangeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from .inplace import apply_inplace, write_into
 from .shape import as_view
@@ -27,10 +27,7 @@ def _convert_index(input: Tensor, index):
 def _convert_one(input: Tensor, part):
     if isinstance(part, Tensor):
         if part._device is not input._device:
-            raise DeviceMismatchError(
-                f"index: the index tensor is on {part._device} but the indexed tensor is on {input._device}; "
-                f"move the index with .to({str(input._device)!r})"
-            )
+            raise device_mismatch("index", input._device, part._device, "index tensor")
         if part._dtype.is_floating_point:
             raise IndexOutOfRangeError(
                 f"index: tensors used as indices must be long, int or bool tensors, got {part._dtype.name}"
@@ -126,10 +123,7 @@ def index_put(input: Tensor, index, value) -> Tensor:
 def setitem(input: Tensor, index, value) -> None:
     """``input[index] = value`` in place (the version counter is bumped)."""
     if isinstance(value, Tensor) and value._device is not input._device:
-        raise DeviceMismatchError(
-            f"setitem: the value is on {value._device} but the tensor is on {input._device}; "
-            f"move it with .to({str(input._device)!r})"
-        )
+        raise device_mismatch("setitem", input._device, value._device, "value")
     if not isinstance(value, Tensor) and not isinstance(value, numbers.Number):
         from .creation import tensor
 

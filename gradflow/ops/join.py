@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ..dtypes import promote_types
-from ..errors import DeviceMismatchError, IndexOutOfRangeError, ShapeError, shape_str
+from ..errors import IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import normalize_dim
 from .shape import as_view, reshape
@@ -27,10 +27,7 @@ def _tensor_list(op: str, tensors) -> list:
         if not isinstance(tensor, Tensor):
             raise TypeError(f"{op}: expected a sequence of tensors, but element {position} is {type(tensor).__name__}")
         if tensor._device is not tensors[0]._device:
-            raise DeviceMismatchError(
-                f"{op}: expected all tensors on the same device, got {tensors[0]._device} (tensor 0) and "
-                f"{tensor._device} (tensor {position}); move them first with .to({str(tensors[0]._device)!r})"
-            )
+            raise device_mismatch(op, tensors[0]._device, tensor._device, f"tensor {position}", "tensor 0")
     dtype = tensors[0]._dtype
     for tensor in tensors[1:]:
         dtype = promote_types(dtype, tensor._dtype)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import bool as bool_dtype
 from ..dtypes import int32, int64
-from ..errors import DeviceMismatchError, DtypeError, IndexOutOfRangeError, ShapeError, shape_str
+from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise, normalize_dim
 from .index import Index, IndexBackward, IndexPut, getitem
@@ -43,10 +43,7 @@ def _index_tensor(op: str, input: Tensor, index) -> Tensor:
             f"{shape_str(index.shape)}; convert it with .long()"
         )
     if index._device is not input._device:
-        raise DeviceMismatchError(
-            f"{op}: the index is on {index._device} but the input is on {input._device}; "
-            f"move the index with .to({str(input._device)!r})"
-        )
+        raise device_mismatch(op, input._device, index._device, "index")
     return index
 
 
@@ -247,10 +244,7 @@ def _fill_value(op: str, input: Tensor, value):
                 "use where() to fill from a tensor"
             )
         if value._device is not input._device:
-            raise DeviceMismatchError(
-                f"{op}: the value is on {value._device} but the input is on {input._device}; "
-                f"move it with .to({str(input._device)!r})"
-            )
+            raise device_mismatch(op, input._device, value._device, "value")
         return value.to(input.dtype)
     if not isinstance(value, numbers.Number):
         raise TypeError(f"{op}: value must be a number or a 0-d tensor, got {type(value).__name__}")
@@ -266,10 +260,7 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
         got = mask._dtype.name if isinstance(mask, Tensor) else type(mask).__name__
         raise DtypeError(f"masked_fill: only boolean masks are supported, got {got}; build one with a comparison")
     if mask._device is not input._device:
-        raise DeviceMismatchError(
-            f"masked_fill: the mask is on {mask._device} but the input is on {input._device}; "
-            f"move it with .to({str(input._device)!r})"
-        )
+        raise device_mismatch("masked_fill", input._device, mask._device, "mask")
     value = _fill_value("masked_fill", input, value)
     if not isinstance(value, Tensor):
         value = full((), value, dtype=input.dtype, device=input.device)
