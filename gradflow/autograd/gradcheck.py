@@ -24,6 +24,13 @@ def _differentiable_outputs(fn, inputs) -> tuple:
     return tuple(out for out in _as_tuple(fn(*inputs)) if isinstance(out, Tensor) and out.dtype.is_floating_point)
 
 
+def _host_outputs(fn, inputs) -> list:
+    """The float outputs of ``fn(*inputs)`` as flat float64 host arrays."""
+    return [
+        out._device.backend.to_host(out._data).astype(np.float64).ravel() for out in _differentiable_outputs(fn, inputs)
+    ]
+
+
 def _numerical_jacobians(fn, inputs, targets, eps: float) -> list:
     """J[k][i] of shape (numel(output k), numel(input i)) from central differences."""
     with no_grad():
@@ -36,15 +43,9 @@ def _numerical_jacobians(fn, inputs, targets, eps: float) -> list:
             original = array[position].item()
             with no_grad():
                 array[position] = original + eps
-                plus = [
-                    out._device.backend.to_host(out._data).astype(np.float64).ravel()
-                    for out in _differentiable_outputs(fn, inputs)
-                ]
+                plus = _host_outputs(fn, inputs)
                 array[position] = original - eps
-                minus = [
-                    out._device.backend.to_host(out._data).astype(np.float64).ravel()
-                    for out in _differentiable_outputs(fn, inputs)
-                ]
+                minus = _host_outputs(fn, inputs)
                 array[position] = original
             for k in range(len(outputs)):
                 jacobians[k][column][:, flat] = (plus[k] - minus[k]) / (2 * eps)

@@ -202,18 +202,20 @@ class Amin(Amax):
     largest = False
 
 
+def _amax_or_amin(function, op: str, input: Tensor, dim, keepdim: bool) -> Tensor:
+    axes = reduction_axes(dim, input.ndim, op)
+    _require_elements(op, input, axes, True)
+    return function.apply(input, axes, keepdim)
+
+
 def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Maximum over ``dim`` (int or tuple; () or None: all); ties share the gradient evenly."""
-    axes = reduction_axes(dim, input.ndim, "amax")
-    _require_elements("amax", input, axes, True)
-    return Amax.apply(input, axes, keepdim)
+    return _amax_or_amin(Amax, "amax", input, dim, keepdim)
 
 
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     """Minimum over ``dim`` (int or tuple; () or None: all); ties share the gradient evenly."""
-    axes = reduction_axes(dim, input.ndim, "amin")
-    _require_elements("amin", input, axes, True)
-    return Amin.apply(input, axes, keepdim)
+    return _amax_or_amin(Amin, "amin", input, dim, keepdim)
 
 
 class MaxDim(Function):

@@ -12,7 +12,7 @@ from ..autograd.function import Function
 from ..dtypes import get_default_dtype
 from ._checks import require_float
 from .compare import where
-from .reduce import Sum, _kept_shape, amax, amin, keep_reduced, mean, reduction_axes
+from .reduce import Sum, _count, _kept_shape, amax, amin, keep_reduced, mean, reduction_axes
 
 
 def _correction(op: str, dim, unbiased, correction):
@@ -35,9 +35,7 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
     require_float("var", input)
     dim, correction = _correction("var", dim, unbiased, correction)
     axes = reduction_axes(dim, input.ndim, "var")
-    count = 1
-    for axis in axes:
-        count *= input.shape[axis]
+    count = _count(input.shape, axes)
     # Two passes (subtract the mean first): no cancellation when the mean dwarfs the spread.
     centered = input - mean(input, axes, keepdim=True)
     # PyTorch divides by max(0, N - correction): inf, or NaN when nothing varies.
@@ -154,4 +152,4 @@ def norm(input, p="fro", dim=None, keepdim: bool = False):
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
 TENSOR_METHODS = ("var", "std", "logsumexp", "norm")
 
-__all__ = ["var", "std", "logsumexp", "norm"]
+__all__ = list(TENSOR_METHODS)
