@@ -52,4 +52,5 @@ from .ops.reduce import *
 from .ops.statistics import *
 from .ops.shape import *
 from .ops.join import *
+from .ops.softmax import *
 from . import nn  # noqa: E402

@@ -21,6 +21,7 @@ from . import (
     reduce,
     scatter,
     shape,
+    softmax,
     statistics,
 )
 
@@ -37,6 +38,7 @@ FAMILIES = (
     scatter,
     linalg,
     conversion,
+    softmax,
 )
 
 

@@ -1,0 +1,5 @@
+"""Attention: scaled_dot_product_attention."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

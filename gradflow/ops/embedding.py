@@ -1,0 +1,5 @@
+"""Lookups: embedding and one_hot."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Training utilities: ``data`` (datasets and loaders) and ``checkpoint`` (recomputation)."""
