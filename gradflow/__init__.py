@@ -54,3 +54,4 @@ from .ops.shape import *
 from .ops.join import *
 from .ops.softmax import *
 from . import nn  # noqa: E402
+from . import utils  # noqa: E402

@@ -46,6 +46,13 @@ class CheckpointFormatError(GradflowError, ValueError):
     """A checkpoint file that gradflow cannot read safely."""
 
 
+class StateDictError(GradflowError, KeyError, RuntimeError):
+    """A state dict whose keys do not match the module or optimizer loading it."""
+
+    def __str__(self) -> str:  # KeyError would print the message with its newlines escaped
+        return str(self.args[0]) if self.args else ""
+
+
 class OutOfMemoryError(GradflowError, MemoryError, RuntimeError):
     """The device ran out of memory."""
 

@@ -1,5 +1,15 @@
-"""Neural-network building blocks (``gradflow.nn.functional`` for now)."""
+"""Neural-network building blocks: Module, Parameter, layers, losses, ``functional`` and ``init``."""
 
-from . import functional
-
-__all__ = ["functional"]
+from . import functional, init, utils
+from .containers import ModuleDict, ModuleList, Sequential
+from .module import Module
+from .modules.activation import *
+from .modules.conv import *
+from .modules.dropout import *
+from .modules.linear import *
+from .modules.loss import *
+from .modules.normalization import *
+from .modules.pooling import *
+from .modules.sparse import *
+from .modules.transformer import *
+from .parameter import Parameter

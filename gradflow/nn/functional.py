@@ -12,6 +12,7 @@ from ..ops.conv import *
 from ..ops.dropout import *
 from ..ops.elementwise import tanh
 from ..ops.embedding import *
+from ..ops.linalg import linear
 from ..ops.loss import *
 from ..ops.norm import *
 from ..ops.padding import pad

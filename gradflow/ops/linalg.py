@@ -123,3 +123,54 @@ ger = outer
 TENSOR_METHODS = ("matmul", "mm", "bmm", "dot", "outer", "ger")
 
 __all__ = [*TENSOR_METHODS]
+
+
+class Linear(Function):
+    """``x @ weight.T + bias`` in one node: one matmul forward, two for backward, no broadcast sum in the engine."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        xp = ctx.device.backend.xp
+        out = xp.matmul(x, weight.T)
+        if bias is not None:
+            out += bias
+        ctx.save_for_backward(x, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad
+        grad_x = grad.matmul(weight) if needs_x else None
+        grad_weight = grad_bias = None
+        if needs_weight or needs_bias:
+            # Fold leading dimensions so one matrix product covers every batch dimension.
+            rows = grad.reshape(-1, grad.shape[-1])
+            if needs_weight:
+                grad_weight = rows.t().matmul(x.reshape(-1, x.shape[-1]))
+            if needs_bias:
+                grad_bias = rows.sum(0)
+        return grad_x, grad_weight, grad_bias
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` (``weight`` is ``(out_features, in_features)``, as in PyTorch)."""
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    for name, value in zip(("input", "weight", "bias"), tensors):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"linear: {name} must be a Tensor, got {type(value).__name__}")
+    if weight.ndim not in (1, 2) or input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+        raise ShapeError(
+            f"linear: input of shape {shape_str(input.shape)} and weight of shape {shape_str(weight.shape)} cannot be "
+            "multiplied; the last dimension of the input must equal weight's in_features (weight is out x in)"
+        )
+    if weight.ndim == 1 or input.ndim == 1:  # vector cases: leave them to matmul's rules
+        out = matmul(input, weight.t() if weight.ndim == 2 else weight)
+        return out if bias is None else out + bias
+    promoted, _ = promote_operands("linear", *tensors)
+    if bias is None:
+        return Linear.apply(promoted[0], promoted[1], None)
+    expected = (weight.shape[0],)
+    if bias.shape not in (expected, ()):
+        raise ShapeError(f"linear: bias of shape {shape_str(bias.shape)} does not match out_features {weight.shape[0]}")
+    return Linear.apply(*promoted)

@@ -1,0 +1,436 @@
+"""Module: the base of every layer, with PyTorch's attribute registration, traversal and state dicts.
+
+Assigning a Parameter, a Module or (through ``register_buffer``) a tensor as an
+attribute registers it, so ``parameters()``, ``state_dict()`` and ``to()`` find it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+
+from ..autograd.grad_mode import no_grad
+from ..device import device as as_device
+from ..dtypes import dtype as DType
+from ..errors import ShapeError, StateDictError, shape_str
+from ..tensor import Tensor
+from ..utils.hooks import RemovableHandle
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _forward_unimplemented(self, *input):
+    raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
+
+
+class Module:
+    """Base class for all layers: subclass it, assign sub-modules and Parameters in ``__init__``, define ``forward``."""
+
+    training: bool
+    forward = _forward_unimplemented
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments; Module takes none")
+        setter = object.__setattr__
+        setter(self, "training", True)
+        setter(self, "_parameters", OrderedDict())
+        setter(self, "_buffers", OrderedDict())
+        setter(self, "_non_persistent_buffers_set", set())
+        setter(self, "_modules", OrderedDict())
+        setter(self, "_forward_hooks", OrderedDict())
+        setter(self, "_forward_pre_hooks", OrderedDict())
+
+    # -- registration ---------------------------------------------------------
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (or None, a placeholder such as a missing bias) under ``name``."""
+        self._check_name("register_parameter", name, "_parameters")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' object to parameter '{name}' (gradflow.nn.Parameter or None "
+                "required)"
+            )
+        if param is not None and not param.is_leaf:
+            raise ValueError(f"register_parameter: cannot assign non-leaf Tensor to parameter '{name}'")
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Add a tensor that is state but not a parameter (BatchNorm's running mean); in state_dict if persistent."""
+        self._check_name("register_buffer", name, "_buffers")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Add a child module under ``name`` (also reachable as an attribute)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_name("add_module", name, "_modules")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def _check_name(self, caller: str, name, registry: str) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{caller}: cannot register before Module.__init__() call")
+        if not isinstance(name, str):
+            raise TypeError(f"{caller}: name should be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f'{caller}: name can\'t be empty or contain ".", got "{name}"')
+        if hasattr(self, name) and name not in getattr(self, registry):
+            raise KeyError(f"{caller}: attribute '{name}' already exists")
+
+    def __setattr__(self, name: str, value) -> None:
+        d = self.__dict__
+        params, buffers, modules = d.get("_parameters"), d.get("_buffers"), d.get("_modules")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            _discard(name, d, buffers, modules)
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(
+                    f"cannot assign '{type(value).__name__}' as parameter '{name}' (gradflow.nn.Parameter or None "
+                    "expected)"
+                )
+            params[name] = None
+        elif isinstance(value, Module):
+            if modules is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            _discard(name, d, params, buffers)
+            modules[name] = value
+        elif modules is not None and name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' (Module or None)")
+            modules[name] = None
+        elif buffers is not None and name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            found = d.get(registry)
+            if found is not None and name in found:
+                return found[name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
+                self._non_persistent_buffers_set.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+    # -- calling --------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        for hook in list(self._forward_pre_hooks.values()):
+            replaced = hook(self, args)
+            if replaced is not None:
+                args = replaced if isinstance(replaced, tuple) else (replaced,)
+        result = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            replaced = hook(self, args, result)
+            if replaced is not None:
+                result = replaced
+        return result
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args)`` runs before forward; a non-None return replaces the positional args."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after forward; a non-None return replaces the output."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    # -- traversal ------------------------------------------------------------
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        """Yield ``(name, module)`` for this module and every descendant, each module once."""
+        memo = set() if memo is None else memo
+        stack = [(prefix, self)]
+        while stack:  # pre-order, children in registration order
+            name, module = stack.pop()
+            if remove_duplicate:
+                if id(module) in memo:
+                    continue
+                memo.add(id(module))
+            yield name, module
+            children = [(f"{name}.{key}" if name else key, child) for key, child in module._modules.items()]
+            stack.extend(reversed([(key, child) for key, child in children if child is not None]))
+
+    def modules(self):
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self):
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self):
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
+        seen = set()
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, value in getattr(module, registry).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """Yield ``(dotted_name, parameter)``; a parameter shared by two modules is listed once."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True):
+        for _, parameter in self.named_parameters(recurse=recurse):
+            yield parameter
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True):
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
+
+    def get_submodule(self, target: str) -> Module:
+        """The descendant at the dotted path ``target`` ('' is this module)."""
+        module = self
+        for part in target.split(".") if target else []:
+            if part not in module._modules or module._modules[part] is None:
+                raise AttributeError(f"{module._get_name()} has no submodule `{part}` (looking up '{target}')")
+            module = module._modules[part]
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if name not in module._parameters:
+            raise AttributeError(f"{module._get_name()} has no parameter `{name}`")
+        return module._parameters[name]
+
+    def apply(self, fn) -> Module:
+        """Call ``fn(module)`` on every child (recursively), then on this module; returns self."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    # -- modes and gradients --------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for parameter in self.parameters():
+            parameter.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's ``.grad``: to None (the default) or to zeros in place."""
+        for parameter in self.parameters():
+            if parameter._grad is None:
+                continue
+            if set_to_none:
+                parameter._grad = None
+            else:
+                parameter._grad = parameter._grad.detach()
+                parameter._grad._data[...] = 0
+
+    # -- moving and casting ---------------------------------------------------
+    def to(self, *args, **kwargs) -> Module:
+        """Move parameters and buffers to a device and/or cast floating ones to a dtype, in place.
+
+        The Parameter objects stay the same (an optimizer built before ``to`` keeps working).
+        """
+        device, dtype = _parse_to(args, kwargs)
+
+        def convert(tensor: Tensor) -> Tensor:
+            if dtype is not None and tensor._dtype.is_floating_point:
+                return tensor.to(device=device, dtype=dtype) if device is not None else tensor.to(dtype)
+            return tensor.to(device) if device is not None else tensor
+
+        return self._apply(convert)
+
+    def _apply(self, convert) -> Module:
+        with no_grad():
+            for module in self.modules():
+                for name, parameter in module._parameters.items():
+                    if parameter is None:
+                        continue
+                    _move_into(parameter, convert(parameter))
+                    if parameter._grad is not None:
+                        parameter._grad = convert(parameter._grad)
+                for name, buffer in module._buffers.items():
+                    if buffer is not None:
+                        module._buffers[name] = convert(buffer)
+        return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        return self.to("cuda" if device is None else (device if isinstance(device, str) else f"cuda:{device}"))
+
+    def float(self) -> Module:
+        return self.to(dtype=_dtypes().float32)
+
+    def double(self) -> Module:
+        return self.to(dtype=_dtypes().float64)
+
+    def half(self) -> Module:
+        return self.to(dtype=_dtypes().float16)
+
+    # -- state dicts ----------------------------------------------------------
+    def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``)."""
+        destination = OrderedDict() if destination is None else destination
+        for module_prefix, module in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
+            dot = f"{module_prefix}." if module_prefix else ""
+            for name, parameter in module._parameters.items():
+                if parameter is not None:
+                    destination[dot + name] = parameter if keep_vars else parameter.detach()
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent_buffers_set:
+                    destination[dot + name] = buffer if keep_vars else buffer.detach()
+        return destination
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into this module's parameters and buffers (onto their devices).
+
+        With ``strict`` (the default), missing or unexpected keys raise a StateDictError listing them.
+        Returns ``(missing_keys, unexpected_keys)``.
+        """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
+        own = self.state_dict(keep_vars=True)
+        missing = [key for key in own if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in own]
+        if strict and (missing or unexpected):
+            problems = []
+            if missing:
+                problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{key}"' for key in missing) + ".")
+            if unexpected:
+                problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{key}"' for key in unexpected) + ".")
+            raise StateDictError(
+                f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(problems)
+                + "\n\tPass strict=False to load the matching keys only."
+            )
+        mismatched = []
+        for key, target in own.items():
+            if key in state_dict and tuple(_shape_of(state_dict[key])) != tuple(target.shape):
+                mismatched.append(
+                    f"size mismatch for {key}: copying a param with shape {shape_str(_shape_of(state_dict[key]))} "
+                    f"from checkpoint, the shape in current model is {shape_str(target.shape)}."
+                )
+        if mismatched:
+            raise ShapeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(mismatched))
+        with no_grad():
+            for key, target in own.items():
+                if key in state_dict:
+                    _copy_into(target, state_dict[key], assign)
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing -------------------------------------------------------------
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in ``repr`` (layers describe their sizes here)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = self.extra_repr().split("\n") if self.extra_repr() else []
+        for name, module in self._modules.items():
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"({name}): {child}")
+        if not lines:
+            return f"{self._get_name()}()"
+        if len(lines) == 1 and not self._modules:
+            return f"{self._get_name()}({lines[0]})"
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _discard(name: str, *registries) -> None:
+    for registry in registries:
+        if registry is not None and name in registry:
+            del registry[name]
+
+
+def _dtypes():
+    from .. import dtypes
+
+    return dtypes
+
+
+def _parse_to(args, kwargs):
+    """Module.to's forms: to(device), to(dtype), to(device, dtype), to(tensor); keywords device=, dtype=."""
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    if kwargs:
+        raise TypeError(f"Module.to: unexpected keyword arguments {sorted(kwargs)}")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg._device, arg._dtype
+        elif isinstance(arg, DType):
+            dtype = arg
+        else:
+            device = arg
+    if dtype is not None and not dtype.is_floating_point:
+        raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype.name}")
+    return (None if device is None else as_device(device)), dtype
+
+
+def _move_into(parameter: Tensor, moved: Tensor) -> None:
+    """Give ``parameter`` the storage of ``moved`` while keeping the Parameter object."""
+    if moved is parameter:
+        return
+    parameter._data = moved._data
+    parameter._device = moved._device
+    parameter._dtype = moved._dtype
+
+
+def _shape_of(value) -> tuple:
+    return tuple(value.shape) if hasattr(value, "shape") else ()
+
+
+def _copy_into(target: Tensor, value, assign: bool) -> None:
+    """Write ``value`` into ``target``'s memory, moved to target's device and cast to its dtype."""
+    if not isinstance(value, Tensor):
+        from ..ops.creation import as_tensor
+
+        value = as_tensor(value)
+    if assign:
+        _move_into(target, value.to(target._device))
+        return
+    converted = value.to(device=target._device, dtype=target._dtype)
+    target._data[...] = converted._data
+    target._bump_version()

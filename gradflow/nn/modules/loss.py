@@ -1,0 +1,3 @@
+"""Placeholder until the layer lands."""
+
+__all__: list[str] = []
