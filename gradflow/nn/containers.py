@@ -174,5 +174,7 @@ class ModuleDict(Module):
         pairs = modules.items() if hasattr(modules, "items") else modules
         for entry in pairs:
             if len(entry) != 2:
-                raise ValueError(f"ModuleDict.update: expected (name, module) pairs, got an entry of length {len(entry)}")
+                raise ValueError(
+                    f"ModuleDict.update: expected (name, module) pairs, got an entry of length {len(entry)}"
+                )
             self[entry[0]] = entry[1]

@@ -10,7 +10,7 @@ from collections import OrderedDict, namedtuple
 
 from ..autograd.grad_mode import no_grad
 from ..device import device as as_device
-from ..dtypes import dtype as DType
+from ..dtypes import dtype as dtype_class
 from ..errors import ShapeError, StateDictError, shape_str
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
@@ -58,7 +58,9 @@ class Module:
         """Add a tensor that is state but not a parameter (BatchNorm's running mean); in state_dict if persistent."""
         self._check_name("register_buffer", name, "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)")
+            raise TypeError(
+                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)"
+            )
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -282,7 +284,7 @@ class Module:
     def _apply(self, convert) -> Module:
         with no_grad():
             for module in self.modules():
-                for name, parameter in module._parameters.items():
+                for parameter in module._parameters.values():
                     if parameter is None:
                         continue
                     _move_into(parameter, convert(parameter))
@@ -340,7 +342,8 @@ class Module:
             if unexpected:
                 problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{key}"' for key in unexpected) + ".")
             raise StateDictError(
-                f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(problems)
+                f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
+                + "\n\t".join(problems)
                 + "\n\tPass strict=False to load the matching keys only."
             )
         mismatched = []
@@ -400,7 +403,7 @@ def _parse_to(args, kwargs):
     for arg in args:
         if isinstance(arg, Tensor):
             device, dtype = arg._device, arg._dtype
-        elif isinstance(arg, DType):
+        elif isinstance(arg, dtype_class):
             dtype = arg
         else:
             device = arg

@@ -15,7 +15,9 @@ def _grads(parameters) -> list:
     return [p._grad for p in parameters if p._grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None):
+def clip_grad_norm_(
+    parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None
+):
     """Scale all gradients together so their joint ``norm_type`` norm is at most ``max_norm``.
 
     Returns the total norm before clipping (a 0-d tensor). The scale is max_norm / (norm + 1e-6),

@@ -1,0 +1,95 @@
+"""Linear and the activation modules against PyTorch, plus their options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow import nn
+from gradflow.errors import ShapeError
+from gradflow.nn import functional as F
+
+
+def test_linear_shapes_and_default_init_bounds():
+    layer = nn.Linear(16, 3)
+    assert layer.weight.shape == (3, 16) and layer.bias.shape == (3,)
+    assert np.abs(layer.weight.numpy(force=True)).max() <= 0.25
+    assert repr(layer) == "Linear(in_features=16, out_features=3, bias=True)"
+    assert nn.Linear(2, 2, bias=False).bias is None
+
+
+def test_linear_forward_and_grads_match_pytorch(device):
+    torch = pytest.importorskip("torch")
+    layer = nn.Linear(4, 3, dtype=gf.float64, device=device)
+    x = gf.randn(2, 5, 4, dtype=gf.float64, device=device, requires_grad=True)
+    out = layer(x)
+    (out * out).sum().backward()
+    tx = torch.tensor(x.detach().cpu().numpy(), requires_grad=True)
+    tw = torch.tensor(layer.weight.detach().cpu().numpy(), requires_grad=True)
+    tb = torch.tensor(layer.bias.detach().cpu().numpy(), requires_grad=True)
+    tout = torch.nn.functional.linear(tx, tw, tb)
+    (tout * tout).sum().backward()
+    np.testing.assert_allclose(out.detach().cpu().numpy(), tout.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(x.grad.cpu().numpy(), tx.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad.cpu().numpy(), tw.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(layer.bias.grad.cpu().numpy(), tb.grad.numpy(), rtol=1e-12)
+
+
+def test_linear_gradcheck_and_gradgradcheck(device):
+    x = gf.randn(3, 4, dtype=gf.float64, device=device, requires_grad=True)
+    w = gf.randn(2, 4, dtype=gf.float64, device=device, requires_grad=True)
+    b = gf.randn(2, dtype=gf.float64, device=device, requires_grad=True)
+    assert gf.autograd.gradcheck(F.linear, (x, w, b))
+    assert gf.autograd.gradgradcheck(F.linear, (x, w, b))
+    assert gf.autograd.gradcheck(lambda a, m: F.linear(a, m), (x, w))
+
+
+def test_linear_vector_input_and_shape_errors():
+    w = gf.randn(2, 3)
+    assert F.linear(gf.randn(3), w).shape == (2,)
+    with pytest.raises(ShapeError, match="in_features"):
+        F.linear(gf.randn(4, 5), w)
+    with pytest.raises(ShapeError, match="bias"):
+        F.linear(gf.randn(4, 3), w, gf.randn(3))
+
+
+MODULES = [
+    ("ReLU", {}),
+    ("LeakyReLU", {"negative_slope": 0.2}),
+    ("GELU", {}),
+    ("GELU", {"approximate": "tanh"}),
+    ("SiLU", {}),
+    ("Tanh", {}),
+    ("Sigmoid", {}),
+    ("Softplus", {"beta": 2.0, "threshold": 5.0}),
+    ("ELU", {"alpha": 0.5}),
+    ("Softmax", {"dim": 1}),
+    ("LogSoftmax", {"dim": 0}),
+]
+
+
+@pytest.mark.parametrize("name, kwargs", MODULES)
+def test_activation_modules_match_pytorch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    values = np.random.default_rng(0).normal(size=(4, 5)) * 3
+    ours = getattr(nn, name)(**kwargs)(gf.tensor(values))
+    theirs = getattr(torch.nn, name)(**kwargs)(torch.tensor(values))
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-14)
+    assert repr(getattr(nn, name)(**kwargs)) == repr(getattr(torch.nn, name)(**kwargs))
+
+
+def test_inplace_activation_overwrites_input():
+    x = gf.tensor([-1.0, 2.0])
+    out = nn.ReLU(inplace=True)(x)
+    assert out is x and x.tolist() == [0.0, 2.0]
+    y = gf.tensor([-1.0, 2.0], requires_grad=True) * 1
+    nn.LeakyReLU(0.5, inplace=True)(y).sum().backward()
+
+
+def test_flatten_unflatten_identity():
+    x = gf.randn(2, 3, 4)
+    assert nn.Flatten()(x).shape == (2, 12)
+    assert nn.Flatten(0, 1)(x).shape == (6, 4)
+    assert nn.Unflatten(1, (3, 1))(gf.randn(2, 3)).shape == (2, 3, 1)
+    assert nn.Identity(54, unused="x")(x) is x
