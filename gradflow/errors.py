@@ -34,6 +34,10 @@ class GraphError(GradflowError, RuntimeError):
     """Misuse of the autograd graph (backward twice, unused inputs, ...)."""
 
 
+class AnomalyError(GraphError):
+    """Anomaly detection found a NaN or inf produced by a backward step."""
+
+
 class InplaceError(GradflowError, RuntimeError):
     """An in-place op that would make gradients wrong."""
 
@@ -82,3 +86,7 @@ def shape_str(shape) -> str:
 
 class GradcheckError(GradflowError, RuntimeError):
     """Analytical and numerical gradients disagree."""
+
+
+class MissingDependencyError(GradflowError, ImportError):
+    """An optional package or program that a feature needs is not installed (the message says what to install)."""

@@ -223,6 +223,43 @@ class Tensor:
 
         self._node.register_hook(self._output_nr, keep_grad)
 
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` each time the gradient of this tensor is computed; a non-None return replaces it.
+
+        On a leaf the hook sees the leaf's whole gradient of one backward pass, before it is
+        accumulated into ``.grad``. Returns a handle; ``handle.remove()`` takes the hook out.
+        """
+        if not self._requires_grad:
+            raise GraphError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is not None:
+            return self._node.register_hook(self._output_nr, hook)
+        from .utils.hooks import RemovableHandle
+
+        if self._hooks is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on a leaf right after backward has accumulated into its ``.grad``."""
+        if self._node is not None:
+            raise GraphError(
+                "register_post_accumulate_grad_hook: post accumulate grad hooks cannot be registered on non-leaf "
+                f"tensors (this one was produced by {self._node.name()})"
+            )
+        if not self._requires_grad:
+            raise GraphError(
+                "register_post_accumulate_grad_hook: cannot register a hook on a tensor that doesn't require gradient"
+            )
+        from .utils.hooks import RemovableHandle
+
+        if self._post_hooks is None:
+            self._post_hooks = {}
+        handle = RemovableHandle(self._post_hooks)
+        self._post_hooks[handle.id] = hook
+        return handle
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of the leaves."""
         from .autograd.engine import backward
@@ -256,32 +293,74 @@ class Tensor:
         return self._device.backend.to_host(self._data).tolist()
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """A NumPy array sharing memory with this CPU tensor."""
-        if self._requires_grad and not force:
-            raise GraphError(
-                "numpy: can't call numpy() on a tensor that requires grad; use tensor.detach().numpy() instead"
-            )
-        if self._device.type != "cpu":
-            if not force:
-                raise TypeError(
-                    f"numpy: can't convert a {self._device} tensor to NumPy; copy it to the host first with .cpu()"
+        """The NumPy array behind this CPU tensor (shared memory, no copy).
+
+        As in PyTorch, a tensor that requires grad must be detached first and a CUDA tensor
+        copied to the host first; ``force=True`` does both (``detach().cpu().numpy()``).
+        """
+        if not force:
+            if self._requires_grad:
+                raise GraphError(
+                    "numpy: can't call numpy() on a tensor that requires grad (its values would leave autograd "
+                    "unseen); use tensor.detach().numpy() instead, or numpy(force=True)"
                 )
+            if self._device.type != "cpu":
+                from .errors import DeviceMismatchError
+
+                raise DeviceMismatchError(
+                    f"numpy: can't convert a {self._device} tensor to NumPy, which holds host memory only; "
+                    "use tensor.cpu() to copy it to the host first, or numpy(force=True)"
+                )
+        if self._device.type != "cpu":
             return self._device.backend.to_host(self._data)
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        if self._device.type != "cpu":
-            raise TypeError(f"__array__: can't convert a {self._device} tensor to NumPy; call .cpu() first")
-        array = self._data
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
+        """NumPy's conversion protocol (``np.asarray(tensor)``): the rules of numpy(), plus ``dtype``/``copy``."""
+        array = self.numpy()
+        if dtype is not None and array.dtype != np.dtype(dtype):
+            if copy is False:
+                # NumPy 2's contract: copy=False means "never copy", so refuse rather than copy silently.
+                raise ValueError(
+                    f"__array__: converting a {self._dtype.name} tensor to {np.dtype(dtype)} needs a copy, but "
+                    "copy=False was requested; use np.asarray(tensor, dtype=...) to allow the copy"
+                )
+            return array.astype(dtype)
         return array.copy() if copy else array
 
-    def __dlpack__(self, stream=None):
-        return self._data.__dlpack__() if stream is None else self._data.__dlpack__(stream=stream)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Export this tensor as a DLPack capsule (the Python array API's protocol).
 
-    def __dlpack_device__(self):
-        return self._data.__dlpack_device__()
+        The keywords are those of the array API standard; they are passed on to the backend
+        array, and handled here when that array is from a library too old to take them.
+        """
+        if self._requires_grad:
+            # PyTorch's rule and message: a capsule cannot carry the autograd graph.
+            raise BufferError("__dlpack__: can't export tensors that require gradient, use tensor.detach()")
+        array = self._data
+        if stream == -1 and self._device.type == "cpu":
+            stream = None  # -1 means "no synchronisation", which is all a CPU array can do
+        keywords = {"max_version": max_version, "dl_device": dl_device, "copy": copy}
+        keywords = {name: value for name, value in keywords.items() if value is not None}
+        legacy = {} if stream is None else {"stream": stream}
+        try:
+            return array.__dlpack__(**legacy, **keywords)
+        except TypeError:
+            if not keywords:
+                raise
+        # An array library older than DLPack 1.0 refused the new keywords: honour them here.
+        if dl_device is not None and tuple(dl_device) != tuple(array.__dlpack_device__()):
+            raise BufferError(
+                f"__dlpack__: can't export a {self._device} tensor to DLPack device {tuple(dl_device)}; "
+                f"move it first with .to(...)"
+            )
+        if copy:
+            array = array.copy()
+        return array.__dlpack__(**legacy)
+
+    def __dlpack_device__(self) -> tuple:
+        """``(DLPack device type, device id)``: (1, 0) for the CPU, (2, N) for cuda:N."""
+        return tuple(self._data.__dlpack_device__())
 
     def __len__(self) -> int:
         if self._data.ndim == 0:

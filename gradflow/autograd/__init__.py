@@ -1,10 +1,17 @@
-"""The autograd engine: grad mode, the tape, gradient checks."""
+"""The autograd engine: grad mode, the tape, custom Functions, functional transforms, anomaly detection, checks."""
 
+from .anomaly_mode import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from .custom_function import Function, FunctionCtx
 from .engine import backward, grad
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import gradcheck, gradgradcheck
 
 __all__ = [
+    "Function",
+    "FunctionCtx",
+    "detect_anomaly",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
     "backward",
     "grad",
     "gradcheck",

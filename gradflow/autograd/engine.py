@@ -9,8 +9,9 @@ Gradients are summed back to each input's shape here and only here.
 
 from __future__ import annotations
 
-from ..errors import GraphError, ShapeError, device_mismatch, shape_str
+from ..errors import AnomalyError, GraphError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
+from .anomaly_mode import _anomaly, forward_location
 from .function import Node
 from .grad_mode import _state
 
@@ -101,6 +102,8 @@ def _execute(roots, retain_graph: bool, create_graph: bool, captures, accumulate
 
 def _run(roots, retain_graph, create_graph, captures, accumulate_only):
     buffers: dict = {}
+    # Leaf gradients are summed here first, so a leaf's hooks see its whole gradient once (as in PyTorch).
+    leaf_buffers: dict = {}
     stack = []
     captured = None
     leaf_slots = node_slots = None
@@ -114,19 +117,17 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
             else:
                 node_slots.setdefault(tensor._node, []).append((slot, tensor._output_nr))
 
-    def deliver_to_leaf(leaf, gradient):
-        if captures is not None:
-            for slot in leaf_slots.get(id(leaf), ()):
-                captured[slot] = gradient if captured[slot] is None else captured[slot] + gradient
-            return
-        if accumulate_only is not None and id(leaf) not in accumulate_only:
-            return
-        _accumulate_into_leaf(leaf, gradient, create_graph)
+    def to_leaf(leaf, gradient):
+        entry = leaf_buffers.get(id(leaf))
+        if entry is None:
+            leaf_buffers[id(leaf)] = [leaf, gradient]
+        else:
+            entry[1] = entry[1] + gradient
 
     for tensor, gradient in roots:
         node = tensor._node
         if node is None:
-            deliver_to_leaf(tensor, gradient)
+            to_leaf(tensor, gradient)
             continue
         buffer = buffers.get(node)
         if buffer is None:
@@ -137,6 +138,7 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
 
     order = _reachable_nodes(stack)
     needed = _nodes_leading_to(order, leaf_slots, node_slots) if captures is not None else None
+    anomaly = _anomaly.enabled
 
     for node in order:
         grads = buffers.pop(node, None)
@@ -149,12 +151,16 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
                 captured[slot] = grads[output_nr]
         if needed is not None and node not in needed:
             continue
-        for output_nr, gradient in enumerate(grads):
-            if gradient is None:
-                shape, dtype = node.output_meta[output_nr]
-                xp = node.device.backend.xp
-                grads[output_nr] = Tensor._wrap(xp.zeros(shape, dtype=dtype.np), node.out_device or node.device)
-        input_grads = node.function.backward(node, *grads)
+        if node.materialize_grads:
+            for output_nr, gradient in enumerate(grads):
+                if gradient is None:
+                    shape, dtype = node.output_meta[output_nr]
+                    xp = node.device.backend.xp
+                    grads[output_nr] = Tensor._wrap(xp.zeros(shape, dtype=dtype.np), node.out_device or node.device)
+        if anomaly:
+            input_grads = _backward_with_anomaly_checks(node, grads)
+        else:
+            input_grads = node.function.backward(node, *grads)
         if not retain_graph:
             node.release()
         input_grads = _check_count(node, input_grads)
@@ -163,15 +169,56 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
                 continue
             gradient = _fit_to_input(node, gradient, meta)
             target, output_nr = edge
-            if target.__class__ is Node:
+            if isinstance(target, Node):
                 buffer = buffers.get(target)
                 if buffer is None:
                     buffer = buffers[target] = [None] * target.num_outputs
                 previous = buffer[output_nr]
                 buffer[output_nr] = gradient if previous is None else previous + gradient
             else:
-                deliver_to_leaf(target, gradient)
+                to_leaf(target, gradient)
+
+    for leaf, gradient in leaf_buffers.values():
+        hooks = leaf._hooks
+        if hooks:
+            for hook in tuple(hooks.values()):
+                replaced = hook(gradient)
+                if replaced is not None:
+                    gradient = replaced
+        if captures is not None:
+            for slot in leaf_slots.get(id(leaf), ()):
+                captured[slot] = gradient
+        elif accumulate_only is None or id(leaf) in accumulate_only:
+            _accumulate_into_leaf(leaf, gradient, create_graph)
     return captured
+
+
+def _backward_with_anomaly_checks(node: Node, grads: list):
+    """Run one backward step; name the op and its forward location on an error or a NaN/inf gradient."""
+    try:
+        input_grads = node.function.backward(node, *grads)
+    except Exception as error:
+        if hasattr(error, "add_note"):
+            error.add_note(f"Error detected in {node.name()}. {forward_location(node)}")
+        raise
+    if not _anomaly.check_nan:
+        return input_grads
+    as_tuple = input_grads if isinstance(input_grads, (tuple, list)) else (input_grads,)
+    for position, gradient in enumerate(as_tuple):
+        if isinstance(gradient, Tensor) and gradient._dtype.is_floating_point:
+            xp = gradient._device.backend.xp
+            if not bool(xp.isfinite(gradient._data).all()):
+                kind = "nan" if bool(xp.isnan(gradient._data).any()) else "inf"
+                raise AnomalyError(
+                    f"Function '{node.name()}' returned {kind} values in its {_ordinal(position)} output "
+                    f"(the gradient for input {position}, shape {shape_str(gradient.shape)}).\n{forward_location(node)}"
+                )
+    return input_grads
+
+
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 def _reachable_nodes(stack: list) -> list:
@@ -184,7 +231,7 @@ def _reachable_nodes(stack: list) -> list:
         for edge in node.next_edges:
             if edge is not None:
                 target = edge[0]
-                if target.__class__ is Node and target not in seen:
+                if isinstance(target, Node) and target not in seen:
                     seen.add(target)
                     stack.append(target)
     order.sort(key=_sequence_of, reverse=True)
@@ -203,7 +250,7 @@ def _nodes_leading_to(order: list, leaf_slots: dict, node_slots: dict) -> set:
             if edge is None:
                 continue
             target = edge[0]
-            if target.__class__ is Node:
+            if isinstance(target, Node):
                 reaches = target in needed or target in node_slots
             else:
                 reaches = id(target) in leaf_slots
@@ -218,7 +265,7 @@ def _run_hooks(node: Node, grads: list) -> None:
         gradient = grads[output_nr]
         if gradient is None:
             continue
-        for hook in hooks:
+        for hook in tuple(hooks.values()):
             replaced = hook(gradient)
             if replaced is not None:
                 gradient = replaced
@@ -262,12 +309,6 @@ def _fit_to_input(node: Node, gradient: Tensor, meta) -> Tensor:
 
 
 def _accumulate_into_leaf(leaf: Tensor, gradient: Tensor, create_graph: bool) -> None:
-    hooks = leaf._hooks
-    if hooks:
-        for hook in hooks:
-            replaced = hook(gradient)
-            if replaced is not None:
-                gradient = replaced
     if leaf._grad is None:
         # Copy so that .grad never aliases another tensor (the same gradient may reach several leaves).
         leaf._grad = gradient if create_graph else Tensor._wrap(gradient._data.copy(), gradient._device)
@@ -275,5 +316,5 @@ def _accumulate_into_leaf(leaf: Tensor, gradient: Tensor, create_graph: bool) ->
         leaf._grad = leaf._grad + gradient
     post_hooks = leaf._post_hooks
     if post_hooks:
-        for hook in post_hooks:
+        for hook in tuple(post_hooks.values()):
             hook(leaf)

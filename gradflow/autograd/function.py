@@ -21,6 +21,8 @@ import numpy as np
 from ..dtypes import from_numpy_dtype
 from ..errors import GraphError, InplaceError, device_mismatch, shape_str
 from ..tensor import Tensor, VersionCounter
+from ..utils.hooks import RemovableHandle
+from .anomaly_mode import _anomaly, forward_stack
 from .grad_mode import _state
 
 _sequence = itertools.count()
@@ -48,6 +50,7 @@ class Node:
         "device",
         "out_device",
         "hooks",
+        "materialize_grads",
         "_to_save",
         "_saved",
         "__dict__",
@@ -60,6 +63,7 @@ class Node:
         self._saved = None
         self.out_device = None
         self.hooks = None
+        self.materialize_grads = True
 
     # -- used inside forward ------------------------------------------------
     def save_for_backward(self, *arrays) -> None:
@@ -120,11 +124,17 @@ class Node:
         """PyTorch's view of the edges: ``((node_or_None, output_nr), ...)``."""
         return tuple((None, 0) if edge is None else edge for edge in self.next_edges)
 
-    def register_hook(self, output_nr: int, hook) -> None:
-        """Run ``hook(grad)`` on the gradient of output ``output_nr`` before backward uses it."""
+    def register_hook(self, output_nr: int, hook) -> RemovableHandle:
+        """Run ``hook(grad)`` on the gradient of output ``output_nr`` before backward uses it.
+
+        A non-None return value replaces the gradient. Returns a handle whose ``remove()`` undoes this.
+        """
         if self.hooks is None:
             self.hooks = {}
-        self.hooks.setdefault(output_nr, []).append(hook)
+        hooks = self.hooks.setdefault(output_nr, {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
@@ -186,6 +196,8 @@ def _as_array(ctx: Node, result):
 
 def _record(node: Node, args: tuple, outputs) -> None:
     node.seq = next(_sequence)
+    if _anomaly.enabled:
+        node.forward_stack = forward_stack()
     edges = []
     metas = []
     for arg in args:
