@@ -9,6 +9,8 @@ Gradients are summed back to each input's shape here and only here.
 
 from __future__ import annotations
 
+import threading
+
 from ..errors import AnomalyError, GraphError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from .anomaly_mode import _anomaly, forward_location
@@ -90,14 +92,27 @@ def _make_roots(tensors, grads, caller: str) -> list:
     return roots
 
 
+class _PassKind(threading.local):
+    """Whether the running backward pass accumulates into every leaf's .grad (read by checkpoint)."""
+
+    def __init__(self):
+        self.accumulates_everywhere = True
+
+
+pass_kind = _PassKind()
+
+
 def _execute(roots, retain_graph: bool, create_graph: bool, captures, accumulate_only):
     """Run the backward pass; return captured gradients for ``captures`` (autograd.grad) or None."""
     previous_mode = _state.enabled
+    previous_kind = pass_kind.accumulates_everywhere
     _state.enabled = bool(create_graph)
+    pass_kind.accumulates_everywhere = captures is None and accumulate_only is None
     try:
         return _run(roots, retain_graph, create_graph, captures, accumulate_only)
     finally:
         _state.enabled = previous_mode
+        pass_kind.accumulates_everywhere = previous_kind
 
 
 def _run(roots, retain_graph, create_graph, captures, accumulate_only):

@@ -22,6 +22,7 @@ class CupyBackend:
         self.cuda_device = cupy.cuda.Device(index)
         with self.cuda_device:
             self.generator = cupy.random.RandomState()
+        self.manual_seed(int(np.random.SeedSequence().entropy % (2**63)))
 
     # -- arrays -------------------------------------------------------------
     def asarray(self, obj, dtype=None):
@@ -64,26 +65,73 @@ class CupyBackend:
         return cupyx.scipy.special.erf(array)
 
     # -- random numbers -----------------------------------------------------
+    # CuPy exposes no snapshot of a curand generator's state, so the state is (seed, draws):
+    # every draw reseeds the generator from both, which makes get/set_rng_state exact
+    # (gradient checkpointing replays dropout masks) at the price of one cheap reseed per draw.
     def manual_seed(self, seed: int) -> None:
-        with self.cuda_device:
-            self.generator = self.xp.random.RandomState(seed)
+        self._seed = int(seed)
+        self._draws = 0
+
+    def get_rng_state(self) -> tuple:
+        return (self._seed, self._draws)
+
+    def set_rng_state(self, state) -> None:
+        self._seed, self._draws = int(state[0]), int(state[1])
+
+    def _next_generator(self):
+        self.generator.seed((self._seed * 1_000_003 + self._draws) % (2**63))
+        self._draws += 1
+        return self.generator
 
     def rand(self, shape, dtype):
         with self.cuda_device:
+            generator = self._next_generator()
             if dtype in (np.float32, np.float64):
-                return self.generator.random_sample(shape, dtype=dtype)
-            return self.generator.random_sample(shape).astype(dtype)
+                return generator.random_sample(shape, dtype=dtype)
+            return generator.random_sample(shape).astype(dtype)
 
     def randn(self, shape, dtype):
         with self.cuda_device:
+            generator = self._next_generator()
             if dtype in (np.float32, np.float64):
-                return self.generator.standard_normal(shape, dtype=dtype)
-            return self.generator.standard_normal(shape).astype(dtype)
+                return generator.standard_normal(shape, dtype=dtype)
+            return generator.standard_normal(shape).astype(dtype)
 
     def randint(self, low: int, high: int, shape, dtype):
         with self.cuda_device:
-            return self.generator.randint(low, high, size=shape).astype(dtype)
+            return self._next_generator().randint(low, high, size=shape).astype(dtype)
 
     def randperm(self, n: int, dtype):
         with self.cuda_device:
-            return self.generator.permutation(n).astype(dtype)
+            return self._next_generator().permutation(n).astype(dtype)
+
+    # -- fused optimizer updates ----------------------------------------------
+    # The same signatures as NumpyBackend's (contract in optim_numpy.py), written once
+    # against xp in optim_xp.py; hand-written kernels replace those bodies later.
+    def sgd_step(self, params, grads, momentum_buffers, **hyperparameters) -> None:
+        """SGD (momentum, dampening, Nesterov, weight decay) over lists of arrays, in place."""
+        from .optim_xp import sgd_step
+
+        with self.cuda_device:
+            sgd_step(self.xp, params, grads, momentum_buffers, **hyperparameters)
+
+    def adam_step(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters) -> None:
+        """Adam / AdamW (AMSGrad, weight decay) over lists of arrays, in place."""
+        from .optim_xp import adam_step
+
+        with self.cuda_device:
+            adam_step(self.xp, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters)
+
+    def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters) -> None:
+        """RMSprop (centered, momentum, weight decay) over lists of arrays, in place."""
+        from .optim_xp import rmsprop_step
+
+        with self.cuda_device:
+            rmsprop_step(self.xp, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters)
+
+    def adagrad_step(self, params, grads, state_sums, steps, **hyperparameters) -> None:
+        """Adagrad (lr decay, weight decay) over lists of arrays, in place."""
+        from .optim_xp import adagrad_step
+
+        with self.cuda_device:
+            adagrad_step(self.xp, params, grads, state_sums, steps, **hyperparameters)

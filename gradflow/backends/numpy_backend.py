@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import numpy as np
 import scipy.special
@@ -55,6 +56,13 @@ class NumpyBackend:
     def manual_seed(self, seed: int) -> None:
         self.generator = np.random.default_rng(seed)
 
+    def get_rng_state(self) -> dict:
+        """A snapshot of the generator (restored by ``set_rng_state``)."""
+        return copy.deepcopy(self.generator.bit_generator.state)
+
+    def set_rng_state(self, state) -> None:
+        self.generator.bit_generator.state = copy.deepcopy(state)
+
     def rand(self, shape, dtype):
         """Uniform samples in [0, 1)."""
         if dtype in (np.float32, np.float64):
@@ -73,3 +81,34 @@ class NumpyBackend:
 
     def randperm(self, n: int, dtype):
         return self.generator.permutation(n).astype(dtype)
+
+    # -- fused optimizer updates ----------------------------------------------
+    # Lists of arrays updated in place, one call per parameter group; the formulas,
+    # the chunking and the argument contract are documented in optim_numpy.py.
+    @staticmethod
+    def sgd_step(params, grads, momentum_buffers, **hyperparameters) -> None:
+        """SGD (momentum, dampening, Nesterov, weight decay) over lists of arrays, in place."""
+        from .optim_numpy import sgd_step
+
+        sgd_step(params, grads, momentum_buffers, **hyperparameters)
+
+    @staticmethod
+    def adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters) -> None:
+        """Adam / AdamW (AMSGrad, weight decay) over lists of arrays, in place."""
+        from .optim_numpy import adam_step
+
+        adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters)
+
+    @staticmethod
+    def rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters) -> None:
+        """RMSprop (centered, momentum, weight decay) over lists of arrays, in place."""
+        from .optim_numpy import rmsprop_step
+
+        rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters)
+
+    @staticmethod
+    def adagrad_step(params, grads, state_sums, steps, **hyperparameters) -> None:
+        """Adagrad (lr decay, weight decay) over lists of arrays, in place."""
+        from .optim_numpy import adagrad_step
+
+        adagrad_step(params, grads, state_sums, steps, **hyperparameters)
