@@ -55,3 +55,7 @@ from .ops.join import *
 from .ops.softmax import *
 from . import nn  # noqa: E402
 from . import utils  # noqa: E402
+from .serialization import load, save  # noqa: E402
+from . import viz  # noqa: E402
+from .dlpack import from_dlpack  # noqa: E402
+from .utils import checkpoint as _checkpoint, data as _data  # noqa: E402,F401 - gradflow.utils.data after import gradflow

@@ -22,7 +22,7 @@ class DtypeError(GradflowError, TypeError, RuntimeError):
     """A dtype the op cannot take (e.g. gradients of integer tensors)."""
 
 
-class DeviceMismatchError(GradflowError, RuntimeError):
+class DeviceMismatchError(GradflowError, RuntimeError, TypeError):
     """Operands of one op live on different devices."""
 
 

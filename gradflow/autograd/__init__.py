@@ -1,5 +1,6 @@
 """The autograd engine: grad mode, the tape, custom Functions, functional transforms, anomaly detection, checks."""
 
+from . import functional
 from .anomaly_mode import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from .custom_function import Function, FunctionCtx
 from .engine import backward, grad
@@ -9,6 +10,7 @@ from .gradcheck import gradcheck, gradgradcheck
 __all__ = [
     "Function",
     "FunctionCtx",
+    "functional",
     "detect_anomaly",
     "is_anomaly_enabled",
     "set_detect_anomaly",

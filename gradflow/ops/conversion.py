@@ -109,7 +109,8 @@ def contiguous(input: Tensor) -> Tensor:
 
 
 def is_contiguous(input: Tensor) -> bool:
-    return bool(input._data.flags.c_contiguous)
+    """Whether the elements are laid out in row-major order without gaps."""
+    return input._data.flags.c_contiguous is True
 
 
 def type_as(input: Tensor, other: Tensor) -> Tensor:
