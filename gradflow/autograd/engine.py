@@ -9,6 +9,7 @@ Gradients are summed back to each input's shape here and only here.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from ..errors import AnomalyError, GraphError, ShapeError, device_mismatch, shape_str
@@ -92,6 +93,10 @@ def _make_roots(tensors, grads, caller: str) -> list:
     return roots
 
 
+# sys.getrefcount(leaf._grad) inside _accumulate_into_leaf: the leaf's slot, the local name, the argument.
+_GRAD_ONLY_REFERENCES = 3
+
+
 class _PassKind(threading.local):
     """Whether the running backward pass accumulates into every leaf's .grad (read by checkpoint)."""
 
@@ -132,12 +137,25 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
             else:
                 node_slots.setdefault(tensor._node, []).append((slot, tensor._output_nr))
 
+    # Without create_graph, sums of gradients go into arrays the engine owns, in place: the first
+    # sum allocates, later ones add into it (gradients reaching one slot are never aliased by it).
+    owned = None if create_graph else set()
+
+    def accumulate(key, previous, gradient):
+        if owned is None:
+            return previous + gradient
+        if key in owned:
+            previous._data += gradient._data
+            return previous
+        owned.add(key)
+        return Tensor._wrap(previous._data + gradient._data, previous._device)
+
     def to_leaf(leaf, gradient):
         entry = leaf_buffers.get(id(leaf))
         if entry is None:
             leaf_buffers[id(leaf)] = [leaf, gradient]
         else:
-            entry[1] = entry[1] + gradient
+            entry[1] = accumulate(id(leaf), entry[1], gradient)
 
     for tensor, gradient in roots:
         node = tensor._node
@@ -189,7 +207,9 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
                 if buffer is None:
                     buffer = buffers[target] = [None] * target.num_outputs
                 previous = buffer[output_nr]
-                buffer[output_nr] = gradient if previous is None else previous + gradient
+                buffer[output_nr] = (
+                    gradient if previous is None else accumulate((id(target), output_nr), previous, gradient)
+                )
             else:
                 to_leaf(target, gradient)
 
@@ -204,7 +224,7 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
             for slot in leaf_slots.get(id(leaf), ()):
                 captured[slot] = gradient
         elif accumulate_only is None or id(leaf) in accumulate_only:
-            _accumulate_into_leaf(leaf, gradient, create_graph)
+            _accumulate_into_leaf(leaf, gradient, create_graph, owned is not None and id(leaf) in owned)
     return captured
 
 
@@ -323,12 +343,24 @@ def _fit_to_input(node: Node, gradient: Tensor, meta) -> Tensor:
     return gradient
 
 
-def _accumulate_into_leaf(leaf: Tensor, gradient: Tensor, create_graph: bool) -> None:
-    if leaf._grad is None:
-        # Copy so that .grad never aliases another tensor (the same gradient may reach several leaves).
-        leaf._grad = gradient if create_graph else Tensor._wrap(gradient._data.copy(), gradient._device)
+def _accumulate_into_leaf(leaf: Tensor, gradient: Tensor, create_graph: bool, owned: bool) -> None:
+    current = leaf._grad
+    if current is None:
+        # Copy unless the engine made this sum itself: .grad never aliases another tensor
+        # (one gradient tensor may reach several leaves, or be an op's output).
+        leaf._grad = gradient if create_graph or owned else Tensor._wrap(gradient._data.copy(), gradient._device)
+    elif (
+        not create_graph
+        and current._node is None
+        and sys.getrefcount(current) <= _GRAD_ONLY_REFERENCES
+        and getattr(current._data.flags, "writeable", True)
+    ):
+        # As PyTorch does: add in place when nothing but the leaf holds its .grad tensor (else a user's
+        # reference to the old .grad would change under them).
+        current._data += gradient._data
+        current._bump_version()
     else:
-        leaf._grad = leaf._grad + gradient
+        leaf._grad = current + gradient
     post_hooks = leaf._post_hooks
     if post_hooks:
         for hook in tuple(post_hooks.values()):

@@ -156,13 +156,13 @@ class Abs(Function):
 def add(input, other, *, alpha=1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
     (a, b), _ = promote_operands("add", input, other)
-    return apply_broadcasting(Add, "add", a, b, alpha=alpha)
+    return apply_broadcasting(Add, "add", a, b, alpha)
 
 
 def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other`` with broadcasting."""
     (a, b), _ = promote_operands("sub", input, other)
-    return apply_broadcasting(Sub, "sub", a, b, alpha=alpha)
+    return apply_broadcasting(Sub, "sub", a, b, alpha)
 
 
 def mul(input, other) -> Tensor:
