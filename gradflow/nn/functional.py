@@ -14,6 +14,7 @@ from ..ops.elementwise import tanh
 from ..ops.embedding import *
 from ..ops.linalg import linear
 from ..ops.loss import *
+from ..ops.loss_classification import *
 from ..ops.norm import *
 from ..ops.padding import pad
 from ..ops.pool import *

@@ -201,9 +201,9 @@ class Where(Function):
     def backward(ctx, grad):
         (condition,) = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        zero = grad * 0
-        grad_a = where(condition, grad, zero) if needs[1] else None
-        grad_b = where(condition, zero, grad) if needs[2] else None
+        # A literal 0 rather than grad * 0: an inf gradient must not turn the other branch into NaN.
+        grad_a = where(condition, grad, 0.0) if needs[1] else None
+        grad_b = where(condition, 0.0, grad) if needs[2] else None
         return None, grad_a, grad_b
 
 

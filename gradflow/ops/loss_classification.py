@@ -1,0 +1,329 @@
+"""Multi-class losses: nll_loss and cross_entropy (class indices or class probabilities).
+
+Inputs are (N, C), (N, C, d1, d2, ...) or unbatched (C,); class-index targets are
+int64 (or uint8) of shape (N,), (N, d1, d2, ...) or (). ``ignore_index`` marks
+targets that contribute nothing; with 'mean' the sum is divided by the total weight
+of the targets that are not ignored (so all-ignored gives NaN, as in PyTorch).
+
+cross_entropy with class indices is one Function (``SoftmaxCrossEntropy``) that
+computes the log-softmax once; its backward is softmax minus the (smoothed, weighted)
+one-hot target. The CUDA backend can swap a fused kernel in behind that Function.
+"""
+
+from __future__ import annotations
+
+from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
+from ..dtypes import int64, uint8
+from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
+from ..tensor import Tensor
+from .loss import require_float_input, require_tensor, resolve_reduction
+from .softmax import _shifted, log_softmax, softmax
+
+# -- argument checks -------------------------------------------------------------------------------
+
+
+def _check_weight(op: str, weight, input: Tensor):
+    """``weight`` as a (C,) tensor of the input's dtype, or None."""
+    if weight is None:
+        return None
+    require_tensor(op, "weight", weight)
+    classes = input.shape[1]
+    if weight.shape != (classes,):
+        raise ShapeError(
+            f"{op}: weight tensor should be defined either for all {classes} classes or no classes but got weight "
+            f"tensor of shape {shape_str(weight.shape)}; pass a weight of shape [{classes}]"
+        )
+    if weight._device is not input._device:
+        raise device_mismatch(op, input._device, weight._device, "weight")
+    return weight.to(input._dtype)
+
+
+def _check_index_target(op: str, input: Tensor, target: Tensor, ignore_index: int) -> Tensor:
+    """Check the dtype, shape and range of class indices against a (N, C, ...) input; return them as int64."""
+    if target._dtype not in (int64, uint8):
+        hint = "; class probabilities must have the input's shape" if target._dtype.is_floating_point else ""
+        raise DtypeError(
+            f"{op}: expected target dtype to be int64 (Long) or uint8 (Byte) class indices, but got "
+            f"{target._dtype.name} of shape {shape_str(target.shape)}{hint}; convert class indices with .long()"
+        )
+    if target._device is not input._device:
+        raise device_mismatch(op, input._device, target._device, "target")
+    batch = input.shape[0]
+    if target.ndim == 0 or target.shape[0] != batch:
+        got = 1 if target.ndim == 0 else target.shape[0]
+        raise ShapeError(
+            f"{op}: expected input batch_size ({batch}) to match target batch_size ({got}) (input of shape "
+            f"{shape_str(input.shape)}, target of shape {shape_str(target.shape)})"
+        )
+    expected = (batch,) + tuple(input.shape[2:])
+    if target.shape != expected:
+        raise ShapeError(
+            f"{op}: expected target of shape {shape_str(expected)} for input of shape {shape_str(input.shape)}, "
+            f"got {shape_str(target.shape)}; the target drops the class dimension (dim 1) of the input"
+        )
+    target = target.to(int64)
+    data = target._data
+    classes = input.shape[1]
+    if data.size:
+        bad = ((data < 0) | (data >= classes)) & (data != ignore_index)
+        if bool(bad.any()):
+            value = int(data[bad].ravel()[0])
+            raise IndexOutOfRangeError(
+                f"{op}: target {value} is out of bounds: class indices must lie in [0, {classes - 1}] for an input "
+                f"with {classes} classes (shape {shape_str(input.shape)}), or equal ignore_index={ignore_index}"
+            )
+    return target
+
+
+def _batched(op: str, input, target) -> tuple:
+    """(input, target, unbatched): an unbatched (C,) input becomes (1, C) and its target (1,)."""
+    require_tensor(op, "input", input)
+    require_tensor(op, "target", target)
+    require_float_input(op, input)
+    if input.ndim == 0:
+        raise ShapeError(f"{op}: expected 1 or more dimensions (got 0); the input is (C,), (N, C) or (N, C, d1, ...)")
+    if input.ndim > 1:
+        return input, target, False
+    if target.shape == input.shape:  # class probabilities of one sample
+        return input.unsqueeze(0), target.unsqueeze(0), True
+    if target.numel() != 1:
+        raise ShapeError(
+            f"{op}: expected input batch_size (1) to match target batch_size ({target.numel()}) (input of shape "
+            f"{shape_str(input.shape)}, target of shape {shape_str(target.shape)}); an unbatched input takes one "
+            "class index"
+        )
+    return input.unsqueeze(0), target.reshape(1), True
+
+
+def _unbatch(loss: Tensor, unbatched: bool, reduction: str) -> Tensor:
+    return loss.reshape(()) if unbatched and reduction == "none" else loss
+
+
+# -- the shared forward and backward pieces --------------------------------------------------------
+
+
+def _class_loss(xp, log_probs, target, weight, ignore_index, reduction, smoothing) -> tuple:
+    """The reduced loss from log-probabilities, and what backward needs: (out, safe_target, target_weight, keep,
+    denominator). loss_n = -k_n [(1 - eps) w[t] logp[n, t] + eps / C sum_c w[c] logp[n, c]], k_n = t != ignore_index.
+    """
+    keep = target != ignore_index
+    safe_target = xp.where(keep, target, 0)  # ignored positions read class 0; keep masks them out
+    target_weight = keep.astype(log_probs.dtype) if weight is None else weight[safe_target] * keep
+    picked = xp.take_along_axis(log_probs, xp.expand_dims(safe_target, 1), axis=1).squeeze(1)
+    loss = -(1 - smoothing) * target_weight * picked
+    if smoothing > 0:
+        weighted = log_probs if weight is None else log_probs * _class_view(weight, log_probs.ndim)
+        loss = loss - (smoothing / log_probs.shape[1]) * xp.sum(weighted, axis=1)
+    # where, not a product: an ignored row with a -inf log-probability must still give 0, not NaN.
+    loss = xp.where(keep, loss, 0)
+    denominator = xp.asarray(xp.sum(target_weight))  # a 0-d array on every backend (NumPy returns a scalar)
+    if reduction == "none":
+        out = loss
+    elif reduction == "sum":
+        out = xp.sum(loss)
+    else:
+        out = xp.sum(loss) / denominator  # all ignored: 0 / 0 = NaN, as in PyTorch
+    return xp.asarray(out, dtype=log_probs.dtype), safe_target, target_weight, keep, denominator
+
+
+def _class_view(weight, ndim: int):
+    """A (C,) class weight shaped (1, C, 1, ...) to broadcast against an ndim-dimensional input."""
+    return weight.reshape((1, weight.shape[0]) + (1,) * (ndim - 2))
+
+
+def _row_totals(xp, target_weight, keep, weight, smoothing: float, classes: int):
+    """A_n = sum_c a[n, c] with a kept class axis, where a[n, c] = k_n [(1 - eps) w[t] [c == t] + eps / C w[c]]
+    is the smoothed, weighted one-hot target whose gradient coefficient the backward passes need."""
+    row_total = (1 - smoothing) * target_weight
+    if smoothing > 0:
+        weight_sum = classes if weight is None else xp.sum(weight)
+        row_total = row_total + (smoothing / classes) * weight_sum * keep.astype(target_weight.dtype)
+    return xp.expand_dims(row_total, 1)
+
+
+def _axis_shape(axis: int, size: int, ndim: int) -> tuple:
+    return tuple(size if position == axis else 1 for position in range(ndim))
+
+
+def _subtract_targets(xp, array, safe_target, target_weight, keep, weight, smoothing: float) -> None:
+    """``array -= a`` in place (a of ``_row_totals``), touching only the target entries when eps is 0."""
+    # logits[n, t_n, i, j, ...]: aranges along the batch and spatial axes, the targets along the classes.
+    positions = [
+        xp.arange(size).reshape(_axis_shape(axis, size, safe_target.ndim))
+        for axis, size in enumerate(safe_target.shape)
+    ]
+    positions.insert(1, safe_target)
+    array[tuple(positions)] -= (1 - smoothing) * target_weight  # one entry per position: no repeats to add up
+    if smoothing > 0:
+        kept = xp.expand_dims(keep, 1).astype(array.dtype)
+        array -= (smoothing / array.shape[1]) * (kept if weight is None else _class_view(weight, array.ndim) * kept)
+
+
+def _reduction_scale(ctx, grad: Tensor, denominator: Tensor) -> Tensor:
+    """The incoming gradient shaped to multiply per-class terms: per sample ('none'), or scalar."""
+    if ctx.reduction == "none":
+        return grad.unsqueeze(1)
+    if ctx.reduction == "sum":
+        return grad
+    backend = ctx.device.backend
+    with backend.context():
+        total = denominator._data
+        # Nothing kept: every coefficient is 0, so any finite divisor gives PyTorch's zero gradient (not 0 * inf).
+        divisor = backend.xp.where(total == 0, 1, total)
+    return grad / Tensor._wrap(divisor, ctx.device)
+
+
+# -- nll_loss --------------------------------------------------------------------------------------
+
+
+class NegativeLogLikelihood(Function):
+    """-w[t] logp[n, t] with ignore_index; its gradient is the weighted one-hot, negated and scaled."""
+
+    @staticmethod
+    def forward(ctx, log_probs, target, weight, ignore_index, reduction):
+        xp = ctx.device.backend.xp
+        out, safe_target, target_weight, keep, denominator = _class_loss(
+            xp, log_probs, target, weight, ignore_index, reduction, 0.0
+        )
+        ctx.reduction, ctx.input_shape = reduction, log_probs.shape
+        ctx.save_for_backward(safe_target, target_weight, keep, denominator)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        safe_target, target_weight, keep, denominator = ctx.saved_tensors
+        backend = ctx.device.backend
+        with backend.context():
+            negated_targets = backend.xp.zeros(ctx.input_shape, target_weight._data.dtype)
+            _subtract_targets(backend.xp, negated_targets, safe_target._data, target_weight._data, None, None, 0.0)
+        scale = _reduction_scale(ctx, grad, denominator)
+        return Tensor._wrap(negated_targets, ctx.device) * scale, None, None, None, None
+
+
+def nll_loss(
+    input, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None, reduction: str = "mean"
+) -> Tensor:
+    """Negative log-likelihood: -weight[t] * input[n, t] for log-probabilities ``input`` and class indices t.
+
+    'mean' divides by the summed weight of the targets that are not ``ignore_index``.
+
+    >>> import gradflow as gf
+    >>> nll_loss(gf.tensor([[-1.0, -2.0], [-3.0, -0.5]]), gf.tensor([0, 1])).item()
+    0.75
+    """
+    reduction = resolve_reduction("nll_loss", size_average, reduce, reduction)
+    input, target, unbatched = _batched("nll_loss", input, target)
+    target = _check_index_target("nll_loss", input, target, ignore_index)
+    weight = _check_weight("nll_loss", weight, input)
+    loss = NegativeLogLikelihood.apply(input, target, weight, ignore_index, reduction)
+    return _unbatch(loss, unbatched, reduction)
+
+
+# -- cross_entropy ---------------------------------------------------------------------------------
+
+
+class SoftmaxCrossEntropy(Function):
+    """Fused log-softmax + NLL over dim 1 with class weights, ignore_index and label smoothing.
+
+    With the loss of ``_class_loss``, the gradient with respect to the logits is
+    A_n softmax[n, :] - a[n, :] (see ``_row_totals``), times the reduction's scale.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, weight, ignore_index, reduction, label_smoothing):
+        xp = ctx.device.backend.xp
+        shifted = _shifted(xp, logits, 1)
+        log_probs = (shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))).astype(logits.dtype, copy=False)
+        out, safe_target, target_weight, keep, denominator = _class_loss(
+            xp, log_probs, target, weight, ignore_index, reduction, label_smoothing
+        )
+        ctx.reduction, ctx.label_smoothing = reduction, label_smoothing
+        ctx.save_for_backward(logits, log_probs, safe_target, target_weight, keep, weight, denominator)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        logits, log_probs, safe_target, target_weight, keep, weight, denominator = ctx.saved_tensors
+        backend, device, smoothing = ctx.device.backend, ctx.device, ctx.label_smoothing
+        xp = backend.xp
+        weight = None if weight is None else weight._data
+        targets = (safe_target._data, target_weight._data, keep._data, weight, smoothing)
+        scale = _reduction_scale(ctx, grad, denominator)
+        with backend.context():
+            row_total = _row_totals(xp, target_weight._data, keep._data, weight, smoothing, logits.shape[1])
+            if not is_grad_enabled():
+                # The usual backward: nothing is recorded, so build softmax * A - a as one array, in place.
+                gradient = xp.exp(log_probs._data) * row_total
+                _subtract_targets(xp, gradient, *targets)
+                return Tensor._wrap(gradient, device) * scale, None, None, None, None, None
+            negated_targets = xp.zeros(logits.shape, log_probs._data.dtype)
+            _subtract_targets(xp, negated_targets, *targets)
+        # Under create_graph the softmax is recomputed with recorded ops, so double backward reaches the logits.
+        probs = softmax(logits, dim=1)
+        gradient = probs * Tensor._wrap(row_total, device) + Tensor._wrap(negated_targets, device)
+        return gradient * scale, None, None, None, None, None
+
+
+def _probability_cross_entropy(input: Tensor, target: Tensor, weight, reduction: str, label_smoothing: float):
+    """Cross-entropy against class probabilities (PyTorch's formula; 'mean' divides by N * d1 * ...)."""
+    if not target._dtype.is_floating_point:
+        raise DtypeError(
+            f"cross_entropy: expected a floating point target for class probabilities, got {target._dtype.name} of "
+            f"shape {shape_str(target.shape)}; class indices drop the class dimension, probabilities keep it"
+        )
+    classes = input.shape[1]
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / classes
+    product = log_softmax(input, dim=1) * target
+    if weight is not None:
+        product = product * _class_view(weight, input.ndim)
+    if reduction == "none":
+        return -product.sum(1)
+    total = -product.sum()
+    if reduction == "sum":
+        return total
+    samples = input.numel() // classes
+    return total / samples if samples else total * float("nan")
+
+
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross-entropy of logits ``input`` against class indices or class probabilities.
+
+    A ``target`` with the input's shape holds class probabilities (floating point); any other
+    shape holds class indices (int64). ``label_smoothing`` in [0, 1] mixes the target with the
+    uniform distribution: (1 - eps) target + eps / C. Stable for logits of any magnitude.
+
+    >>> import gradflow as gf
+    >>> round(cross_entropy(gf.tensor([[2.0, 0.0]]), gf.tensor([0])).item(), 4)
+    0.1269
+    """
+    op = "cross_entropy"
+    reduction = resolve_reduction(op, size_average, reduce, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    input, target, unbatched = _batched(op, input, target)
+    weight = _check_weight(op, weight, input)
+    if target.shape == input.shape:
+        if ignore_index >= 0:
+            raise ValueError(
+                f"{op}: ignore_index is not supported for class-probability targets (got {ignore_index}); "
+                "give ignored samples zero probability mass or pass class indices instead"
+            )
+        loss = _probability_cross_entropy(input, target, weight, reduction, label_smoothing)
+    else:
+        target = _check_index_target(op, input, target, ignore_index)
+        loss = SoftmaxCrossEntropy.apply(input, target, weight, ignore_index, reduction, float(label_smoothing))
+    return _unbatch(loss, unbatched, reduction)
+
+
+__all__ = ["nll_loss", "cross_entropy"]
