@@ -31,5 +31,14 @@ class Parameter(Tensor):
 
     __str__ = __repr__
 
+    def __deepcopy__(self, memo):
+        """A new Parameter with copied values (``copy.deepcopy(module)`` clones its weights)."""
+        if id(self) not in memo:
+            copied = Parameter(self.detach().clone(), self.requires_grad)
+            if self._grad is not None:
+                copied._grad = self._grad.detach().clone()
+            memo[id(self)] = copied
+        return memo[id(self)]
+
     def __reduce_ex__(self, protocol):
         raise TypeError("Parameter: use gradflow.save(module.state_dict(), path) rather than pickle")

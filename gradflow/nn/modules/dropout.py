@@ -1,3 +1,32 @@
-"""Placeholder until the layer lands."""
+"""Dropout layer: zeroes elements with probability ``p`` in training mode, the identity in eval mode."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from ...ops.dropout import _check_probability, dropout
+from ..module import Module
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """During training, zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    The mask is drawn from the input's device generator (``gradflow.manual_seed``
+    makes it reproducible). In eval mode the input is returned unchanged.
+
+    >>> import gradflow as gf
+    >>> layer = gf.nn.Dropout(0.25)
+    >>> layer.eval()(gf.ones(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        self.p = _check_probability(p)
+        self.inplace = inplace
+
+    def forward(self, input):
+        return dropout(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
