@@ -54,6 +54,7 @@ from .ops.shape import *
 from .ops.join import *
 from .ops.softmax import *
 from . import nn  # noqa: E402
+from . import optim  # noqa: E402
 from . import utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import viz  # noqa: E402

@@ -17,6 +17,9 @@ Contract shared by every primitive:
 - Arithmetic runs in each parameter's dtype, with hyperparameters passed as
   Python floats (NumPy treats those as weak scalars, so float32 stays float32,
   as in PyTorch's CPU kernels).
+- Arrays are walked as flat C-order views. A non-contiguous array (rare:
+  gradflow creates parameters, gradients and state contiguous) goes through a
+  contiguous copy that is written back, which allocates.
 
 Why chunks: one pass of Adam touches five arrays about a dozen times. Walking
 each array in slices of ``CHUNK_ELEMENTS`` keeps every slice (and the two

@@ -1,0 +1,292 @@
+"""Optimizer: parameter groups, per-parameter state, zero_grad, step and state_dict, as in torch.optim.
+
+A concrete optimizer (``SGD``, ``Adam``, ...) validates its hyperparameters,
+passes them as ``defaults`` and overrides ``_update_group(group)``: gather the
+group's parameters that have a gradient, create their state on first use, and
+make ONE call to the backend's fused primitive (``backend.adam_step(...)``) per
+device with lists of arrays. The primitives update the parameters' own arrays
+in place, so tensors, views and optimizer state keep pointing at them.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections import defaultdict
+
+import numpy as np
+
+from ..autograd.grad_mode import enable_grad, no_grad
+from ..errors import DtypeError, shape_str
+from ..tensor import Tensor
+
+
+class _RequiredParameter:
+    """Marks a hyperparameter without a default: every parameter group must give it."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+def check_hyperparameter(valid: bool, label: str, value, expected: str) -> None:
+    """Raise PyTorch's ``ValueError("Invalid <label>: <value>")`` when ``valid`` is false, plus the valid range."""
+    if not valid:
+        raise ValueError(f"Invalid {label}: {value} (expected {expected})")
+
+
+class Optimizer:
+    """Base class of all optimizers.
+
+    ``params`` is an iterable of Tensors (one group) or of dicts (parameter groups,
+    each with a ``'params'`` entry and any hyperparameters that override
+    ``defaults``). ``state`` maps each parameter to its state dict.
+
+    >>> import gradflow as gf
+    >>> from gradflow.optim import SGD
+    >>> w = gf.zeros(3, requires_grad=True)
+    >>> opt = SGD([{"params": [w], "lr": 0.5}], lr=0.1)
+    >>> (w - 1.0).pow(2).sum().backward()
+    >>> opt.step()
+    >>> w.tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, params, defaults: dict) -> None:
+        self.defaults = defaults
+        self.state: defaultdict = defaultdict(dict)
+        self.param_groups: list[dict] = []
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{type(self).__name__}: params argument given to the optimizer should be an iterable of Tensors "
+                "or dicts, but got Tensor; wrap it in a list: [tensor]"
+            )
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for param_group in param_groups:
+            self.add_param_group(param_group)
+
+    def __repr__(self) -> str:
+        text = type(self).__name__ + " ("
+        for index, group in enumerate(self.param_groups):
+            text += f"\nParameter Group {index}\n"
+            for key in sorted(group):
+                if key != "params":
+                    text += f"    {key}: {group[key]}\n"
+        return text + ")"
+
+    # -- parameter groups -----------------------------------------------------
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group of parameters (with its own hyperparameters; the rest come from ``defaults``).
+
+        Parameters must be floating-point leaf tensors and belong to one group only.
+        Entries of ``param_group['params']`` may be ``(name, tensor)`` pairs, kept as ``'param_names'``.
+        """
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, but the ordering of tensors "
+                "in sets will change between runs. Please use a list instead."
+            )
+        params = list(params)
+        names = [item[0] for item in params if isinstance(item, tuple)]
+        params = [item[1] if isinstance(item, tuple) else item for item in params]
+        if names:
+            if len(names) != len(params):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            param_group["param_names"] = names
+        param_group["params"] = params
+        for param in params:
+            self._check_param(param, name)
+
+        for key, default in self.defaults.items():
+            if default is required and key not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {key}")
+            param_group.setdefault(key, default)
+
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn(
+                f"{name}: optimizer contains a parameter group with duplicate parameters; each would be updated "
+                "twice per step. Pass each parameter once.",
+                stacklevel=3,
+            )
+        taken = set()
+        for group in self.param_groups:
+            taken.update(id(p) for p in group["params"])
+            if ("param_names" in param_group) != ("param_names" in group):
+                kind = "with names" if "param_names" in param_group else "without names"
+                raise ValueError(
+                    f"all optimizer param groups should be with/without names. cannot add param group {kind} "
+                    "to the optimizer"
+                )
+        clashes = [p for p in params if id(p) in taken]
+        if clashes:
+            raise ValueError(
+                "some parameters appear in more than one parameter group "
+                f"(e.g. one of shape {shape_str(clashes[0].shape)}); put each parameter in exactly one group"
+            )
+        self.param_groups.append(param_group)
+
+    @staticmethod
+    def _check_param(param, name: str) -> None:
+        if not isinstance(param, Tensor):
+            raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}")
+        if not param.is_leaf:
+            raise ValueError(
+                f"can't optimize a non-leaf Tensor ({name}: a tensor of shape {shape_str(param.shape)} produced by "
+                f"{param.grad_fn.name()}); optimize the leaf it came from, or use .detach().requires_grad_()"
+            )
+        if not param.is_floating_point():
+            raise DtypeError(
+                f"{name}: can only optimize floating point tensors, got one of dtype {param.dtype.name} and shape "
+                f"{shape_str(param.shape)}; convert it first with .float() or .double()"
+            )
+
+    # -- gradients and steps --------------------------------------------------
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters: to None (default), or to zeros in place with ``set_to_none=False``."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                grad = param.grad
+                if grad is None:
+                    continue
+                if set_to_none:
+                    param.grad = None
+                    continue
+                if grad.grad_fn is not None:
+                    grad.detach_()
+                else:
+                    grad.requires_grad_(False)
+                grad.zero_()
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; ``closure`` (re-evaluating the loss) runs first, with grad
+        mode on, and its result is returned."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                self._update_group(group)
+                for param in group["params"]:
+                    if param.grad is not None:
+                        # In place, like PyTorch's param.add_: a graph saved before the step now fails loudly.
+                        param._bump_version()
+        return loss
+
+    def _update_group(self, group: dict) -> None:
+        """Apply this optimizer's update to one parameter group; concrete optimizers override it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no update rule: subclasses of Optimizer override _update_group(group) "
+            "or step(closure)"
+        )
+
+    def _params_by_device(self, group: dict) -> dict:
+        """The group's parameters that have a gradient, by device (one fused call per device)."""
+        found: dict = {}
+        name = type(self).__name__
+        for param in group["params"]:
+            grad = param.grad
+            if grad is None:
+                continue
+            if grad._dtype != param._dtype:
+                raise DtypeError(
+                    f"{name}: a parameter of shape {shape_str(param.shape)} has dtype {param.dtype.name} but its "
+                    f".grad has dtype {grad.dtype.name}; assign a gradient of the parameter's dtype"
+                )
+            found.setdefault(param._device, []).append(param)
+        return found
+
+    @staticmethod
+    def _zeros_like(param: Tensor, fill: float = 0.0) -> Tensor:
+        """A state tensor shaped like ``param``: its device and dtype, C-contiguous, filled with ``fill``."""
+        backend = param._device.backend
+        with backend.context():
+            array = backend.xp.full(param.shape, fill, dtype=param._dtype.np)
+        return Tensor._wrap(array, param._device)
+
+    @staticmethod
+    def _new_step() -> Tensor:
+        """The step counter: a 0-d float32 CPU tensor, as PyTorch keeps it (also for CUDA parameters)."""
+        from ..device import resolve
+
+        return Tensor._wrap(np.zeros((), dtype=np.float32), resolve("cpu"))
+
+    # -- saving and loading ----------------------------------------------------
+    def state_dict(self) -> dict:
+        """The optimizer's state in PyTorch's format: parameters replaced by their index in group order.
+
+        ``{'state': {index: {name: tensor or number}}, 'param_groups': [{hyperparameters..., 'params': [index]}]}``;
+        the tensors are the live state tensors (copy them to keep a snapshot).
+        """
+        indices: dict = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {key: value for key, value in group.items() if key != "params"}
+            for param in group["params"]:
+                indices.setdefault(id(param), len(indices))
+            packed["params"] = [indices[id(param)] for param in group["params"]]
+            groups.append(packed)
+        state = {indices[id(key)] if isinstance(key, Tensor) else key: value for key, value in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a ``state_dict()``: hyperparameters and copies of the state, moved to each parameter's device.
+
+        Floating state takes the parameter's dtype; ``'step'`` stays as saved (a CPU counter).
+        """
+        groups = self.param_groups
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError(
+                f"loaded state dict has a different number of parameter groups: {len(saved_groups)} saved, "
+                f"{len(groups)} in this {type(self).__name__}; build the optimizer with the same groups"
+            )
+        for index, (group, saved) in enumerate(zip(groups, saved_groups)):
+            if len(group["params"]) != len(saved["params"]):
+                raise ValueError(
+                    f"loaded state dict contains a parameter group that doesn't match the size of optimizer's "
+                    f"group: group {index} has {len(saved['params'])} parameters saved but {len(group['params'])} "
+                    "here; build the optimizer with the same parameters in the same order"
+                )
+        id_map = {
+            saved_id: param
+            for group, saved in zip(groups, saved_groups)
+            for saved_id, param in zip(saved["params"], group["params"])
+        }
+        state: defaultdict = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            if key in id_map:
+                param = id_map[key]
+                state[param] = {name: _copy_state(param, name, item) for name, item in value.items()}
+            else:
+                state[key] = copy.deepcopy(value)
+        for group, saved in zip(groups, saved_groups):
+            saved["params"] = group["params"]
+            if "param_names" in group and "param_names" not in saved:
+                saved["param_names"] = group["param_names"]
+        self.state = state
+        self.param_groups = saved_groups
+
+
+def _copy_state(param: Tensor, name: str, value):
+    """A private copy of one state entry, on ``param``'s device (and dtype, for floating state)."""
+    if isinstance(value, Tensor):
+        if name == "step":
+            return value.detach().clone()
+        dtype = param._dtype if value.is_floating_point() else value._dtype
+        return value.detach().to(device=param._device, dtype=dtype, copy=True).contiguous()
+    if name == "step":  # a plain number from an older checkpoint: the primitives need a counter array
+        return Optimizer._new_step().fill_(float(value))
+    return copy.deepcopy(value)

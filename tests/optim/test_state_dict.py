@@ -1,0 +1,162 @@
+"""Optimizer.state_dict / load_state_dict: PyTorch's format, exact resumption, copies, devices and dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradflow
+from gradflow import optim
+
+# Options that make every optimizer create all of its state entries.
+FULL_STATE = [
+    (optim.SGD, {"lr": 0.05, "momentum": 0.9, "dampening": 0.1}),
+    (optim.Adam, {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}),
+    (optim.AdamW, {"lr": 0.01, "amsgrad": True}),
+    (optim.RMSprop, {"lr": 0.01, "centered": True, "momentum": 0.5}),
+    (optim.Adagrad, {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}),
+]
+IDS = [cls.__name__ for cls, _ in FULL_STATE]
+START = [np.linspace(-1.0, 1.0, 5), np.arange(6.0).reshape(2, 3) / 6.0]
+
+
+def make_params(device="cpu", dtype=gradflow.float64, values=START):
+    return [gradflow.tensor(np.array(v), dtype=dtype, device=device, requires_grad=True) for v in values]
+
+
+def host_values(params):
+    return [p.detach().cpu().numpy().astype(np.float64) for p in params]
+
+
+def run_steps(optimizer, params, first: int, count: int) -> None:
+    """Steps ``first .. first+count-1`` with a deterministic gradient computed on the host."""
+    for step in range(first, first + count):
+        for index, param in enumerate(params):
+            value = param.detach().cpu().numpy().astype(np.float64)
+            grad = (1.0 + index) * value + np.sin(value + step)
+            param.grad = gradflow.tensor(grad, dtype=param.dtype, device=param.device)
+        optimizer.step()
+
+
+def test_state_dict_has_pytorch_format_with_live_tensors():
+    a, b, c = make_params(values=[[1.0], [2.0], [3.0]])
+    optimizer = optim.Adam([{"params": [a, b]}, {"params": [c], "lr": 0.5}], lr=0.1)
+    run_steps(optimizer, [a, c], 0, 2)  # b has no gradient: no state
+    saved = optimizer.state_dict()
+    assert sorted(saved) == ["param_groups", "state"]
+    assert [group["params"] for group in saved["param_groups"]] == [[0, 1], [2]]
+    assert saved["param_groups"][1]["lr"] == 0.5 and saved["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert sorted(saved["state"]) == [0, 2]
+    assert saved["state"][0]["exp_avg"] is optimizer.state[a]["exp_avg"]
+    assert saved["state"][2]["step"].item() == 2.0
+    # Saving does not change the optimizer's own groups.
+    assert optimizer.param_groups[0]["params"] == [a, b]
+
+
+@pytest.mark.parametrize(("cls", "options"), FULL_STATE, ids=IDS)
+def test_resuming_from_a_state_dict_continues_the_uninterrupted_run_exactly(cls, options):
+    uninterrupted = make_params()
+    run_steps(cls(uninterrupted, **options), uninterrupted, 0, 10)
+
+    first_half = make_params()
+    first = cls(first_half, **options)
+    run_steps(first, first_half, 0, 5)
+    saved = first.state_dict()
+    resumed = make_params(values=host_values(first_half))
+    second = cls(resumed, lr=123.0)  # the loaded groups bring back the saved hyperparameters
+    second.load_state_dict(saved)
+    assert second.param_groups[0]["lr"] == options["lr"]
+    run_steps(second, resumed, 5, 5)
+    for got, want in zip(host_values(resumed), host_values(uninterrupted)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("cls", "options"), FULL_STATE, ids=IDS)
+def test_loaded_state_is_a_copy(cls, options):
+    source_params = make_params()
+    source = cls(source_params, **options)
+    run_steps(source, source_params, 0, 2)
+    target = cls(make_params(), **options)
+    target.load_state_dict(source.state_dict())
+    for source_param, target_param in zip(source_params, target.param_groups[0]["params"]):
+        before = {k: v.detach().numpy().copy() for k, v in target.state[target_param].items()}
+        for key, value in target.state[target_param].items():
+            assert value is not source.state[source_param][key]
+        run_steps(source, source_params, 2, 1)  # advancing the source leaves the loaded state alone
+        for key, value in target.state[target_param].items():
+            np.testing.assert_array_equal(value.detach().numpy(), before[key])
+
+
+def test_load_rejects_a_different_number_of_groups():
+    saved = optim.SGD([{"params": make_params()[:1]}, {"params": make_params()[1:]}], lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="different number of parameter groups: 2 saved, 1"):
+        optim.SGD(make_params(), lr=0.1).load_state_dict(saved)
+
+
+def test_load_rejects_a_group_of_another_size():
+    saved = optim.SGD(make_params(), lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="doesn't match the size of optimizer's group: group 0 has 2 .* but 1"):
+        optim.SGD(make_params()[:1], lr=0.1).load_state_dict(saved)
+
+
+def test_floating_state_takes_the_parameter_dtype_and_step_stays_as_saved():
+    source_params = make_params(dtype=gradflow.float64)
+    source = optim.Adam(source_params, amsgrad=True)
+    run_steps(source, source_params, 0, 3)
+    target_params = make_params(dtype=gradflow.float32)
+    target = optim.Adam(target_params, amsgrad=True)
+    target.load_state_dict(source.state_dict())
+    state = target.state[target_params[1]]
+    for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+        assert state[key].dtype == gradflow.float32
+        np.testing.assert_allclose(
+            state[key].detach().numpy(), source.state[source_params[1]][key].detach().numpy(), rtol=1e-6
+        )
+    assert state["step"].dtype == gradflow.float32 and state["step"].item() == 3.0
+    run_steps(target, target_params, 3, 2)
+    assert state["step"].item() == 5.0 and target_params[1].dtype == gradflow.float32
+
+
+def test_a_plain_number_step_is_loaded_as_a_counter_tensor():
+    params = make_params()
+    source = optim.Adam(params)
+    run_steps(source, params, 0, 2)
+    saved = source.state_dict()
+    for entry in saved["state"].values():
+        entry["step"] = 2  # e.g. an older checkpoint
+    target = optim.Adam(make_params(values=host_values(params)))
+    target.load_state_dict(saved)
+    run_steps(target, target.param_groups[0]["params"], 2, 1)
+    assert target.state[target.param_groups[0]["params"][0]]["step"].item() == 3.0
+
+
+def test_adamw_stays_decoupled_when_loading_an_adam_state_dict():
+    saved = optim.Adam(make_params(), weight_decay=0.1).state_dict()
+    target = optim.AdamW(make_params())
+    target.load_state_dict(saved)
+    assert target.param_groups[0]["decoupled_weight_decay"] is True
+
+
+def test_state_resumes_on_another_device_and_back(device):
+    """Save on the CPU, resume on ``device``, save there, resume on the CPU: same as one CPU run."""
+    cls, options = optim.Adam, {"lr": 0.01, "amsgrad": True}
+    uninterrupted = make_params()
+    run_steps(cls(uninterrupted, **options), uninterrupted, 0, 9)
+
+    cpu_params = make_params()
+    on_cpu = cls(cpu_params, **options)
+    run_steps(on_cpu, cpu_params, 0, 3)
+    device_params = make_params(device=device, values=host_values(cpu_params))
+    on_device = cls(device_params, **options)
+    on_device.load_state_dict(on_cpu.state_dict())
+    state = on_device.state[device_params[0]]
+    assert state["exp_avg"].device == device and state["max_exp_avg_sq"].device == device
+    assert state["step"].device == gradflow.device("cpu")  # the counter stays on the host, as saved
+    run_steps(on_device, device_params, 3, 3)
+    back_params = make_params(values=host_values(device_params))
+    back = cls(back_params, **options)
+    back.load_state_dict(on_device.state_dict())
+    assert back.state[back_params[0]]["exp_avg"].device == gradflow.device("cpu")
+    run_steps(back, back_params, 6, 3)
+    for got, want in zip(host_values(back_params), host_values(uninterrupted)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
