@@ -1,5 +1,422 @@
-"""Convolutions: conv1d, conv2d and conv_transpose2d through one im2col/col2im written against xp."""
+"""Convolutions: conv1d, conv2d and conv_transpose2d through one im2col/col2im written against xp.
+
+Everything is 2-D underneath (conv1d adds a height-1 axis). ``Geometry`` describes how a
+window slides over a padded input; ``im2col`` copies every window into the columns of a matrix
+through one strided view, and ``col2im`` adds columns back with one strided slice per kernel
+offset (no scatter, so NumPy and CuPy run the same code). The three bilinear maps of a
+convolution, B(x, w, g) = <conv(x, w), g>, are the three Functions below; the derivative of each
+is built from the other two, so gradients of any order come out of the same code:
+
+    Convolution(x, w)           = dB/dg      (conv2d)
+    ConvolutionTranspose(g, w)  = dB/dx      (conv_transpose2d and conv2d's input gradient)
+    ConvolutionWeightGrad(x, g) = dB/dw      (conv2d's weight gradient)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from dataclasses import dataclass
+
+from ..autograd.function import Function
+from ..errors import DtypeError, ShapeError, shape_str
+from ..tensor import Tensor
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How windows slide over the last two axes: ``out_size[i]`` windows of ``kernel[i]`` taps each.
+
+    Window ``o`` along an axis reads padded positions ``o * stride + k * dilation`` for ``k`` in
+    ``range(kernel)``; the input sits at ``padding`` (the leading pad) in that padded frame. Trailing
+    padding is implied by ``out_size``: the frame is as long as the last window needs.
+    """
+
+    in_size: tuple
+    out_size: tuple
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int = 1
+
+    @property
+    def frame(self) -> tuple:
+        """Size of the padded frame: the input plus padding, or up to the end of the last window."""
+        return tuple(
+            max(pad + size, (out - 1) * step + dil * (k - 1) + 1)
+            for size, out, k, step, pad, dil in zip(
+                self.in_size, self.out_size, self.kernel, self.stride, self.padding, self.dilation
+            )
+        )
+
+    def tap(self, kh: int, kw: int) -> tuple:
+        """The slices of the frame that kernel offset (kh, kw) reads, one element per window."""
+        return tuple(
+            slice(k * dil, k * dil + (out - 1) * step + 1, step)
+            for k, out, step, dil in zip((kh, kw), self.out_size, self.stride, self.dilation)
+        )
+
+    def taps(self):
+        """Every kernel offset, row by row (the order PyTorch scans a window in)."""
+        return [(kh, kw) for kh in range(self.kernel[0]) for kw in range(self.kernel[1])]
+
+    def inside(self) -> tuple:
+        """The slices of the frame where the input lies."""
+        return tuple(slice(pad, pad + size) for pad, size in zip(self.padding, self.in_size))
+
+
+def frame_input(xp, x, geometry: Geometry, fill=0):
+    """``x`` placed in its padded frame (filled with ``fill``); ``x`` itself when no padding is needed."""
+    frame = geometry.frame
+    if frame == tuple(x.shape[-2:]) and geometry.padding == (0, 0):
+        return x
+    framed = xp.full(x.shape[:-2] + frame, fill, dtype=x.dtype)
+    framed[(..., *geometry.inside())] = x
+    return framed
+
+
+def crop_frame(xp, framed, geometry: Geometry):
+    """The input-sized part of a frame (copied only when padding made the frame larger)."""
+    if framed.shape[-2:] == tuple(geometry.in_size):
+        return framed
+    return xp.ascontiguousarray(framed[(..., *geometry.inside())])
+
+
+def im2col(xp, x, geometry: Geometry):
+    """Windows of ``x`` (N, C, H, W) as columns: (groups, C/groups * kh * kw, N * out_h * out_w)."""
+    framed = frame_input(xp, x, geometry)
+    batch, channels = x.shape[:2]
+    groups = geometry.groups
+    s_n, s_c, s_h, s_w = framed.strides
+    (kh, kw), (oh, ow) = geometry.kernel, geometry.out_size
+    (st_h, st_w), (d_h, d_w) = geometry.stride, geometry.dilation
+    # One strided view, already in the order the matrix wants; reshape makes the single copy.
+    windows = xp.lib.stride_tricks.as_strided(
+        framed,
+        shape=(groups, channels // groups, kh, kw, batch, oh, ow),
+        strides=(s_c * (channels // groups), s_c, s_h * d_h, s_w * d_w, s_n, s_h * st_h, s_w * st_w),
+    )
+    return windows.reshape(groups, channels // groups * kh * kw, batch * oh * ow)
+
+
+def col2im(xp, columns, geometry: Geometry, batch: int, channels: int):
+    """Add columns (groups, C/groups * kh * kw, N * out_h * out_w) back into an (N, C, H, W) array."""
+    groups = geometry.groups
+    kh, kw = geometry.kernel
+    framed = xp.zeros((batch, groups, channels // groups) + geometry.frame, dtype=columns.dtype)
+    patches = columns.reshape((groups, channels // groups, kh, kw, batch) + geometry.out_size)
+    # One strided add per kernel offset: each hits distinct positions, so no scatter-add is needed.
+    for i, j in geometry.taps():
+        framed[(..., *geometry.tap(i, j))] += patches[:, :, i, j].transpose(2, 0, 1, 3, 4)
+    framed = framed.reshape((batch, channels) + geometry.frame)
+    return crop_frame(xp, framed, geometry)
+
+
+def _grouped_grad(xp, grad_output, groups: int):
+    """(N, O, oh, ow) as (groups, O/groups, N * oh * ow), the layout the matrix products use."""
+    batch, out_channels, height, width = grad_output.shape
+    grouped = grad_output.reshape(batch, groups, out_channels // groups, height * width).transpose(1, 2, 0, 3)
+    return grouped.reshape(groups, out_channels // groups, batch * height * width)
+
+
+def _grouped_weight(weight, groups: int):
+    """(O, C/groups, kh, kw) as (groups, O/groups, C/groups * kh * kw)."""
+    return weight.reshape(groups, weight.shape[0] // groups, math.prod(weight.shape[1:]))
+
+
+def _add_bias(out, bias):
+    if bias is not None:
+        out += bias.reshape(-1, 1, 1)
+    return out
+
+
+def convolve(xp, x, weight, geometry: Geometry):
+    """conv2d on arrays; returns the output and the columns (kept for the weight gradient)."""
+    groups, batch, out_channels = geometry.groups, x.shape[0], weight.shape[0]
+    columns = im2col(xp, x, geometry)
+    out = xp.matmul(_grouped_weight(weight, groups), columns)
+    out = out.reshape((groups, out_channels // groups, batch) + geometry.out_size).transpose(2, 0, 1, 3, 4)
+    return xp.ascontiguousarray(out).reshape((batch, out_channels) + geometry.out_size), columns
+
+
+def convolve_transpose(xp, grad_output, weight, geometry: Geometry):
+    """The adjoint of ``convolve`` in its input: (N, O, oh, ow) -> (N, C, H, W)."""
+    groups = geometry.groups
+    columns = xp.matmul(_grouped_weight(weight, groups).transpose(0, 2, 1), _grouped_grad(xp, grad_output, groups))
+    return col2im(xp, columns, geometry, grad_output.shape[0], weight.shape[1] * groups)
+
+
+def convolve_weight_grad(xp, x, grad_output, geometry: Geometry, columns=None):
+    """The adjoint of ``convolve`` in its weight: sum over batch and windows of grad * window."""
+    if columns is None:
+        columns = im2col(xp, x, geometry)
+    grad = xp.matmul(_grouped_grad(xp, grad_output, geometry.groups), columns.transpose(0, 2, 1))
+    return grad.reshape((grad_output.shape[1], x.shape[1] // geometry.groups) + geometry.kernel)
+
+
+class Convolution(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, geometry):
+        out, columns = convolve(ctx.device.backend.xp, x, weight, geometry)
+        ctx.geometry = geometry
+        ctx.save_for_backward(x, weight, columns)
+        return _add_bias(out, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, columns = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        geometry = ctx.geometry
+        grad_x = ConvolutionTranspose.apply(grad, weight, None, geometry) if needs_x else None
+        grad_weight = ConvolutionWeightGrad.apply(x, grad, geometry, columns._data) if needs_weight else None
+        grad_bias = grad.sum((0, 2, 3)) if needs_bias else None
+        return grad_x, grad_weight, grad_bias, None
+
+
+class ConvolutionTranspose(Function):
+    @staticmethod
+    def forward(ctx, grad_output, weight, bias, geometry):
+        ctx.geometry = geometry
+        ctx.save_for_backward(grad_output, weight)
+        return _add_bias(convolve_transpose(ctx.device.backend.xp, grad_output, weight, geometry), bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad_output, weight = ctx.saved_tensors
+        needs_grad_output, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        geometry = ctx.geometry
+        grad_grad_output = Convolution.apply(grad, weight, None, geometry) if needs_grad_output else None
+        grad_weight = ConvolutionWeightGrad.apply(grad, grad_output, geometry, None) if needs_weight else None
+        grad_bias = grad.sum((0, 2, 3)) if needs_bias else None
+        return grad_grad_output, grad_weight, grad_bias, None
+
+
+class ConvolutionWeightGrad(Function):
+    @staticmethod
+    def forward(ctx, x, grad_output, geometry, columns):
+        ctx.geometry = geometry
+        ctx.save_for_backward(x, grad_output)
+        return convolve_weight_grad(ctx.device.backend.xp, x, grad_output, geometry, columns)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, grad_output = ctx.saved_tensors
+        needs_x, needs_grad_output = ctx.needs_input_grad[:2]
+        geometry = ctx.geometry
+        grad_x = ConvolutionTranspose.apply(grad_output, grad, None, geometry) if needs_x else None
+        grad_grad_output = Convolution.apply(x, grad, None, geometry) if needs_grad_output else None
+        return grad_x, grad_grad_output, None, None
+
+
+# -- arguments -----------------------------------------------------------------------------------
+
+
+def as_tuple(op: str, name: str, value, dims: int) -> tuple:
+    """An int or a sequence of ``dims`` ints as a tuple of ``dims`` ints."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    values = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(values) != dims or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ShapeError(
+            f"{op}: expected {name} to be a single integer value or a list of {dims} values to match the "
+            f"convolution dimensions, but got {name}={value!r}"
+        )
+    return values
+
+
+def _sizes(values) -> str:
+    return "(" + " x ".join(str(v) for v in values) + ")"
+
+
+def _check_positive(op: str, name: str, values: tuple, minimum: int) -> None:
+    if any(v < minimum for v in values):
+        adjective = "negative" if minimum == 0 else "non-positive"
+        raise ShapeError(f"{op}: {adjective} {name} {list(values)} is not supported; use values >= {minimum}")
+
+
+def _check_arguments(op: str, dims: int, input, weight, bias, stride, dilation, groups, role: str) -> tuple:
+    """Checks shared by every convolution; returns stride, dilation and the input shape with a batch axis.
+
+    ``role`` names the weight's dimension 0 ('out_channels', or 'in_channels' when transposed).
+    """
+    for name, value in (("input", input), ("weight", weight), ("bias", bias)):
+        if not isinstance(value, Tensor) and not (name == "bias" and value is None):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+    if input.ndim not in (dims + 1, dims + 2):
+        raise ShapeError(
+            f"{op}: expected {dims + 1}-D (unbatched) or {dims + 2}-D (batched) input, but got input of shape "
+            f"{shape_str(input.shape)}; reshape it to (N, C, {'L' if dims == 1 else 'H, W'}) or drop the batch axis"
+        )
+    if weight.ndim != dims + 2:
+        other = "out_channels/groups" if role == "in_channels" else "in_channels/groups"
+        raise ShapeError(
+            f"{op}: expected a {dims + 2}-D weight ({role}, {other}, {'kW' if dims == 1 else 'kH, kW'}), but got "
+            f"weight of shape {shape_str(weight.shape)}"
+        )
+    for name, other in (("weight", weight), ("bias", bias)):
+        if other is not None and other._dtype is not input._dtype:
+            raise DtypeError(
+                f"{op}: input type ({input._dtype.name}) and {name} type ({other._dtype.name}) should be the same; "
+                f"convert one, e.g. {name}.to({input._dtype.name})"
+            )
+    if input._dtype.name == "bool":
+        raise DtypeError(f"{op}: bool tensors cannot be convolved; convert them with .float() first")
+    stride, dilation = as_tuple(op, "stride", stride, dims), as_tuple(op, "dilation", dilation, dims)
+    _check_positive(op, "stride", stride, 1)
+    _check_positive(op, "dilation", dilation, 1)
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
+        raise ShapeError(f"{op}: non-positive groups ({groups!r}) is not supported; groups must be an int >= 1")
+    if weight.shape[0] % groups:
+        raise ShapeError(
+            f"{op}: given groups={groups}, expected weight to be divisible by {groups} at dimension 0, but got "
+            f"weight of shape {shape_str(weight.shape)}; {role} must be a multiple of groups"
+        )
+    return stride, dilation, tuple(input.shape) if input.ndim == dims + 2 else (1, *input.shape)
+
+
+def _check_channels(op: str, input, weight, expected: int, got: int, groups: int, transposed: bool) -> None:
+    if expected != got:
+        rule = "dimension 0" if transposed else "dimension 1 times groups"
+        raise ShapeError(
+            f"{op}: given groups={groups}, {'transposed=1, ' if transposed else ''}weight of shape "
+            f"{shape_str(weight.shape)}, expected input of shape {shape_str(input.shape)} to have {expected} "
+            f"channels, but got {got} channels instead; the weight's {rule} must equal the input channels"
+        )
+
+
+def _check_bias(op: str, bias, channels: int, weight) -> None:
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise ShapeError(
+            f"{op}: given weight of shape {shape_str(weight.shape)}, expected bias to be 1-dimensional with "
+            f"{channels} elements, but got bias of shape {shape_str(bias.shape)}"
+        )
+
+
+def _resolve_padding(op: str, padding, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """(before, after) pads per spatial dim, from an int, a tuple, 'valid' or 'same'."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * len(kernel), (0,) * len(kernel)
+        if padding != "same":
+            raise ValueError(f"{op}: invalid padding string {padding!r}; use 'valid', 'same', an int or a tuple")
+        if any(s != 1 for s in stride):
+            raise ShapeError(
+                f"{op}: padding='same' is not supported for strided convolutions (stride={list(stride)}); "
+                "use stride=1 or explicit padding"
+            )
+        # PyTorch puts the odd pixel of an even total at the end.
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple(t // 2 for t in totals), tuple(t - t // 2 for t in totals)
+    pads = as_tuple(op, "padding", padding, len(kernel))
+    _check_positive(op, "padding", pads, 0)
+    return pads, pads
+
+
+def _convolution(op: str, dims: int, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    stride, dilation, input_shape = _check_arguments(
+        op, dims, input, weight, bias, stride, dilation, groups, "out_channels"
+    )
+    _check_channels(op, input, weight, weight.shape[1] * groups, input_shape[1], groups, transposed=False)
+    _check_bias(op, bias, weight.shape[0], weight)
+    kernel = tuple(weight.shape[2:])
+    before, after = _resolve_padding(op, padding, kernel, stride, dilation)
+    padded = [size + b + a for size, b, a in zip(input_shape[2:], before, after)]
+    reach = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if any(p < r for p, r in zip(padded, reach)):
+        raise ShapeError(
+            f"{op}: calculated padded input size per channel: {_sizes(padded)}. Kernel size (dilated): "
+            f"{_sizes(reach)}. Kernel size can't be greater than actual input size (input of shape "
+            f"{shape_str(input.shape)}, weight of shape {shape_str(weight.shape)}); pad more or use a smaller kernel"
+        )
+    out_size = tuple((p - r) // s + 1 for p, r, s in zip(padded, reach, stride))
+    lift = (lambda values, fill: (fill, *values)) if dims == 1 else (lambda values, fill: values)
+    geometry = Geometry(
+        lift(input_shape[2:], 1),
+        lift(out_size, 1),
+        lift(kernel, 1),
+        lift(stride, 1),
+        lift(before, 0),
+        lift(dilation, 1),
+        groups,
+    )
+    # Everything runs as a batched 2-D convolution: (C, ...) gets a batch axis, 1-D a height-1 axis.
+    x = input if input.ndim == dims + 2 else input.unsqueeze(0)
+    if dims == 1:
+        x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+    out = Convolution.apply(x, weight, bias, geometry)
+    out = out.squeeze(2) if dims == 1 else out
+    return out if input.ndim == dims + 2 else out.squeeze(0)
+
+
+def conv1d(input: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """1-D cross-correlation of ``input`` (N, C, L) or (C, L) with ``weight`` (out, C/groups, k).
+
+    ``padding`` is an int, a 1-tuple, 'valid' (none) or 'same' (output length = input length, stride 1).
+
+    >>> import gradflow as gf
+    >>> import gradflow.nn.functional as F
+    >>> F.conv1d(gf.tensor([[1.0, 2.0, 3.0, 4.0]]), gf.tensor([[[1.0, -1.0]]])).tolist()
+    [[-1.0, -1.0, -1.0]]
+    """
+    return _convolution("conv1d", 1, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """2-D cross-correlation of ``input`` (N, C, H, W) or (C, H, W) with ``weight`` (out, C/groups, kH, kW).
+
+    ``stride``, ``padding`` and ``dilation`` are ints or pairs; ``padding`` may also be 'valid' or
+    'same' (output size = input size; needs stride 1, an even kernel pads one more at the end).
+    ``groups`` splits the channels into independent convolutions (``groups=C`` is depthwise).
+
+    >>> import gradflow as gf
+    >>> import gradflow.nn.functional as F
+    >>> F.conv2d(gf.ones(1, 1, 3, 3), gf.ones(1, 1, 2, 2), padding=1)[0, 0].tolist()
+    [[1.0, 2.0, 2.0, 1.0], [2.0, 4.0, 4.0, 2.0], [2.0, 4.0, 4.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
+    """
+    return _convolution("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose2d(
+    input: Tensor, weight: Tensor, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> Tensor:
+    """Transposed 2-D convolution (the gradient of conv2d with respect to its input), as in PyTorch.
+
+    ``weight`` is (in_channels, out_channels/groups, kH, kW). The output size per spatial dim is
+    ``(size - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``;
+    ``output_padding`` (smaller than stride or dilation) picks among the sizes a strided conv2d
+    maps to the same input size.
+    """
+    op = "conv_transpose2d"
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding must be an int or a tuple of ints, not {padding!r} ('same' is conv-only)")
+    stride, dilation, input_shape = _check_arguments(
+        op, 2, input, weight, bias, stride, dilation, groups, "in_channels"
+    )
+    padding, output_padding = as_tuple(op, "padding", padding, 2), as_tuple(op, "output_padding", output_padding, 2)
+    _check_positive(op, "padding", padding, 0)
+    _check_positive(op, "output_padding", output_padding, 0)
+    if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):
+        raise ShapeError(
+            f"{op}: output padding must be smaller than either stride or dilation, but got output_padding="
+            f"{list(output_padding)}, stride={list(stride)}, dilation={list(dilation)}"
+        )
+    _check_channels(op, input, weight, weight.shape[0], input_shape[1], groups, transposed=True)
+    _check_bias(op, bias, weight.shape[1] * groups, weight)
+    kernel = tuple(weight.shape[2:])
+    out_size = tuple(
+        (size - 1) * s - 2 * p + d * (k - 1) + o + 1
+        for size, s, p, d, k, o in zip(input_shape[2:], stride, padding, dilation, kernel, output_padding)
+    )
+    if min(out_size + input_shape[2:]) <= 0:
+        raise ShapeError(
+            f"{op}: given input size per channel: {_sizes(input_shape[2:])}. Calculated output size per channel: "
+            f"{_sizes(out_size)}. Output size is too small; reduce padding or use a larger input"
+        )
+    # The transposed convolution is conv2d's input gradient for a conv2d from out_size to the input size.
+    geometry = Geometry(out_size, input_shape[2:], kernel, stride, padding, dilation, groups)
+    batched = input.ndim == 4
+    out = ConvolutionTranspose.apply(input if batched else input.unsqueeze(0), weight, bias, geometry)
+    return out if batched else out.squeeze(0)
+
+
+__all__ = ["conv1d", "conv2d", "conv_transpose2d"]
