@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 
-from ..errors import GraphError
+from ..errors import GraphError, InplaceError, shape_str
 from ..tensor import Tensor
 from .function import Node, _record
 from .grad_mode import _state, no_grad
@@ -35,11 +35,12 @@ from .grad_mode import _state, no_grad
 class FunctionCtx(Node):
     """The ``ctx`` of a custom Function: PyTorch's methods on top of a graph node."""
 
-    __slots__ = ("non_differentiable",)
+    __slots__ = ("non_differentiable", "dirty")
 
     def __init__(self, function):
         super().__init__(function)
         self.non_differentiable = ()
+        self.dirty = ()
 
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (inputs, outputs or None) for backward; ``ctx.saved_tensors`` returns them version-checked."""
@@ -60,9 +61,8 @@ class FunctionCtx(Node):
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors) -> None:
-        raise GraphError(
-            f"{self.name()}: in-place custom functions (mark_dirty) are not supported; return a new tensor from forward"
-        )
+        """Declare inputs that forward modified in place; forward must return them, and they join the graph here."""
+        self.dirty = tuple(tensors)
 
 
 class _Backward:
@@ -163,14 +163,17 @@ def _finish(ctx: FunctionCtx, args: tuple, output, recording: bool):
     """Make forward's outputs the node's outputs (fresh Tensors where forward returned an input as is)."""
     single = not isinstance(output, tuple)
     items = (output,) if single else output
-    input_ids = {id(arg) for arg in args if isinstance(arg, Tensor)}
+    dirty_ids = {id(tensor) for tensor in ctx.dirty}
+    _mark_modified(ctx, items, dirty_ids, recording)
+    input_ids = {id(arg) for arg in args if isinstance(arg, Tensor)} - dirty_ids
     items = tuple(_own_output(item, input_ids) for item in items)
     tensor_outputs = tuple(item for item in items if isinstance(item, Tensor))
     ctx.output_positions = tuple(position for position, item in enumerate(items) if isinstance(item, Tensor))
     ctx.output_count = len(items)
     if recording and tensor_outputs:
         for item in tensor_outputs:
-            item._requires_grad, item._node = False, None
+            if id(item) not in dirty_ids:  # a dirty input keeps its producer until _record links it
+                item._requires_grad, item._node = False, None
         if ctx.device is None:
             ctx.device = tensor_outputs[0]._device
         _record(ctx, args, tensor_outputs)
@@ -178,6 +181,23 @@ def _finish(ctx: FunctionCtx, args: tuple, output, recording: bool):
             if id(item) in ctx.non_differentiable:
                 item._requires_grad, item._node = False, None
     return items[0] if single else items
+
+
+def _mark_modified(ctx: FunctionCtx, items: tuple, dirty_ids: set, recording: bool) -> None:
+    """Inputs changed in place by forward: bump their versions (saved copies elsewhere become stale)."""
+    returned = {id(item) for item in items}
+    for tensor in ctx.dirty:
+        if id(tensor) not in returned:
+            raise GraphError(
+                f"{ctx.name()}: a tensor passed to mark_dirty() was not returned by forward; an input modified "
+                "in place must be returned as an output"
+            )
+        if recording and tensor._node is None and tensor._requires_grad:
+            raise InplaceError(
+                f"{ctx.name()}: a leaf tensor that requires grad (shape {shape_str(tensor.shape)}) is being used in "
+                "an in-place operation; clone() it first"
+            )
+        tensor._bump_version()
 
 
 def _own_output(item, input_ids: set):

@@ -330,3 +330,38 @@ def test_matches_pytorch_custom_function():
     (Exp.apply(x) * x).sum().backward()
     (TorchExp.apply(tx) * tx).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
+
+
+class MulInPlace(Function):
+    @staticmethod
+    def forward(ctx, x, factor):
+        x._data *= factor  # an in-place kernel, as a user's extension would write it
+        ctx.mark_dirty(x)
+        ctx.factor = factor
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+def test_mark_dirty_makes_the_modified_input_the_output():
+    base = gf.tensor([1.0, 2.0], requires_grad=True)
+    x = base * 1
+    version = x._version
+    y = MulInPlace.apply(x, 3.0)
+    assert y is x and x._version == version + 1
+    assert x.grad_fn.name() == "MulInPlaceBackward"
+    (x * x).sum().backward()
+    assert base.grad.tolist() == [18.0, 36.0]  # d/d base of (3 base)^2
+
+
+def test_mark_dirty_invalidates_earlier_saves_and_refuses_leaves():
+    base = gf.tensor([1.0, 2.0], requires_grad=True)
+    x = base * 1
+    squared = x * x  # saves x at its current version
+    MulInPlace.apply(x, 2.0)
+    with pytest.raises(InplaceError):
+        squared.sum().backward()
+    with pytest.raises(InplaceError, match="leaf tensor that requires grad"):
+        MulInPlace.apply(gf.ones(2, requires_grad=True), 2.0)
