@@ -109,3 +109,9 @@ def test_checkpointing_lowers_peak_memory_of_a_deep_mlp():
     # The plain run keeps 32 activations of 1 MiB alive; with 6 segments, 5 segment inputs, the last
     # segment's activations and one recomputed segment at a time. Parameter grads (8 MiB) are in both.
     assert checkpointed_peak < 0.6 * plain_peak, (plain_peak, checkpointed_peak)
+
+
+def test_warns_when_no_input_requires_grad():
+    layer = nn.Linear(2, 2)
+    with pytest.warns(UserWarning, match="none of the inputs has requires_grad=True"):
+        checkpoint(layer, gf.ones(1, 2))

@@ -232,7 +232,7 @@ def multi_head_attention_forward(
     if is_causal and attn_mask is None:
         raise ShapeError(
             f"{op}: Need attn_mask if specifying the is_causal hint; build one with "
-            "Transformer.generate_square_subsequent_mask(length)"
+            "gradflow.full((length, length), float('-inf')).triu(1)"
         )
     if is_causal and key_padding_mask is None and not need_weights:
         attn_mask = None  # the hint lets attention build the causal mask itself

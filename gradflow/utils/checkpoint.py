@@ -11,6 +11,7 @@ recomputation, so it works with ``backward()`` but not with ``autograd.grad``.
 from __future__ import annotations
 
 import functools
+import warnings
 
 from ..autograd.custom_function import Function
 from ..autograd.engine import backward as run_backward
@@ -98,6 +99,13 @@ def checkpoint(function, *args, use_reentrant=None, preserve_rng_state: bool = T
     """
     if kwargs:
         function = functools.partial(function, **kwargs)
+    if is_grad_enabled() and not any(isinstance(arg, Tensor) and arg.requires_grad for arg in args):
+        # Nothing records the checkpoint then, so parameters inside it would get no gradients.
+        warnings.warn(
+            "checkpoint: none of the inputs has requires_grad=True, so parameters inside the checkpointed function "
+            "will get no gradients; call requires_grad_() on an input",
+            stacklevel=2,
+        )
     return CheckpointFunction.apply(function, preserve_rng_state, *args)
 
 
