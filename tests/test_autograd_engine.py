@@ -318,3 +318,37 @@ def test_gradgradcheck_reports_a_wrong_second_derivative():
     assert gf.autograd.gradcheck(CubeWithFrozenBackward.apply, (x,))
     with pytest.raises(GradcheckError, match="Jacobian mismatch"):
         gf.autograd.gradgradcheck(CubeWithFrozenBackward.apply, (x,))
+
+
+def test_an_unshared_leaf_gradient_is_adopted_and_a_shared_one_copied():
+    returned = []
+
+    class Double(gf.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            result = grad * 2
+            returned.append(weakref.ref(result))
+            return result
+
+    x = gf.ones(3, requires_grad=True)
+    Double.apply(x).sum().backward()
+    assert returned[0]() is x.grad  # nothing else held it: no copy
+
+    kept = []
+
+    class DoubleAndKeep(Double):
+        @staticmethod
+        def backward(ctx, grad):
+            result = grad * 2
+            kept.append(result)  # someone else holds the gradient: .grad must not alias it
+            return result
+
+    y = gf.ones(3, requires_grad=True)
+    DoubleAndKeep.apply(y).sum().backward()
+    assert y.grad is not kept[0] and not np.shares_memory(y.grad.numpy(), kept[0].numpy())
+    kept[0].add_(1)
+    assert y.grad.tolist() == [2.0, 2.0, 2.0]

@@ -93,8 +93,12 @@ def _make_roots(tensors, grads, caller: str) -> list:
     return roots
 
 
-# sys.getrefcount(leaf._grad) inside _accumulate_into_leaf: the leaf's slot, the local name, the argument.
+# sys.getrefcount(...) inside _accumulate_into_leaf when nothing outside the engine holds the object:
+# .grad: the leaf's slot, the local name, getrefcount's argument; a gradient: _run's local, this
+# function's parameter, getrefcount's argument; its array: the tensor's slot, getrefcount's argument.
 _GRAD_ONLY_REFERENCES = 3
+_UNSHARED_GRADIENT_REFERENCES = 3
+_UNSHARED_ARRAY_REFERENCES = 2
 
 
 class _PassKind(threading.local):
@@ -213,7 +217,10 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
             else:
                 to_leaf(target, gradient)
 
-    for leaf, gradient in leaf_buffers.values():
+    # Drop the loop's last references so that a leaf's gradient can be recognised as unshared below.
+    grads = input_grads = gradient = None
+    for entry in leaf_buffers.values():
+        leaf, gradient = entry[0], entry.pop()
         hooks = leaf._hooks
         if hooks:
             for hook in tuple(hooks.values()):
@@ -346,9 +353,17 @@ def _fit_to_input(node: Node, gradient: Tensor, meta) -> Tensor:
 def _accumulate_into_leaf(leaf: Tensor, gradient: Tensor, create_graph: bool, owned: bool) -> None:
     current = leaf._grad
     if current is None:
-        # Copy unless the engine made this sum itself: .grad never aliases another tensor
-        # (one gradient tensor may reach several leaves, or be an op's output).
-        leaf._grad = gradient if create_graph or owned else Tensor._wrap(gradient._data.copy(), gradient._device)
+        # .grad never aliases another tensor (one gradient may reach several leaves, or be an op's
+        # output): copy it unless the engine made this sum itself, or nothing else holds the tensor
+        # or its memory (PyTorch "steals" such a gradient too).
+        unshared = (
+            sys.getrefcount(gradient) <= _UNSHARED_GRADIENT_REFERENCES
+            and gradient._data.base is None
+            and sys.getrefcount(gradient._data) <= _UNSHARED_ARRAY_REFERENCES
+        )
+        leaf._grad = (
+            gradient if create_graph or owned or unshared else Tensor._wrap(gradient._data.copy(), gradient._device)
+        )
     elif (
         not create_graph
         and current._node is None
