@@ -201,11 +201,17 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
         if not retain_graph:
             node.release()
         input_grads = _check_count(node, input_grads)
-        for edge, gradient, meta in zip(node.next_edges, input_grads, node.input_meta):
+        for edge, gradient in zip(node.next_edges, input_grads):
             if edge is None or gradient is None:
                 continue
-            gradient = _fit_to_input(node, gradient, meta)
             target, output_nr = edge
+            # The input's shape and dtype: its producer's output meta, or the leaf's own.
+            if isinstance(target, Node):
+                shape, dtype = target.output_meta[output_nr]
+            else:
+                shape, dtype = target._data.shape, target._dtype
+            if gradient._data.shape != shape or gradient._dtype is not dtype:
+                gradient = _fit_to_input(node, gradient, shape, dtype)
             if isinstance(target, Node):
                 buffer = buffers.get(target)
                 if buffer is None:
@@ -334,9 +340,8 @@ def _check_count(node: Node, input_grads) -> tuple:
     return input_grads
 
 
-def _fit_to_input(node: Node, gradient: Tensor, meta) -> Tensor:
+def _fit_to_input(node: Node, gradient: Tensor, shape: tuple, dtype) -> Tensor:
     """Sum a gradient back over broadcast dimensions and cast it to its input's dtype."""
-    shape, dtype = meta
     if gradient._data.shape != shape:
         try:
             gradient = gradient.sum_to_size(shape)

@@ -42,7 +42,6 @@ class Node:
     __slots__ = (
         "function",
         "next_edges",
-        "input_meta",
         "needs_input_grad",
         "num_outputs",
         "output_meta",
@@ -199,17 +198,13 @@ def _record(node: Node, args: tuple, outputs) -> None:
     if _anomaly.enabled:
         node.forward_stack = forward_stack()
     edges = []
-    metas = []
     for arg in args:
         if isinstance(arg, Tensor) and arg._requires_grad:
             producer = arg._node
             edges.append((arg, 0) if producer is None else (producer, arg._output_nr))
-            metas.append((arg._data.shape, arg._dtype))
         else:
             edges.append(None)
-            metas.append(None)
     node.next_edges = tuple(edges)
-    node.input_meta = tuple(metas)
     node.needs_input_grad = tuple([edge is not None for edge in edges])
     if outputs.__class__ is tuple:
         output_list = outputs
