@@ -13,25 +13,46 @@ from ._operands import apply_broadcasting, promote_operands
 
 
 class Add(Function):
+    # The common alpha == 1 case stores nothing on ctx, so its node needs no attribute dict.
     @staticmethod
-    def forward(ctx, a, b, alpha=1):
-        ctx.alpha = alpha
-        return a + b if alpha == 1 else a + b * alpha
+    def forward(ctx, a, b):
+        return a + b
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, (grad if ctx.alpha == 1 else grad * ctx.alpha)
+        return grad, grad
+
+
+class ScaledAdd(Function):
+    @staticmethod
+    def forward(ctx, a, b, alpha):
+        ctx.alpha = alpha
+        return a + b * alpha
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad * ctx.alpha
 
 
 class Sub(Function):
     @staticmethod
-    def forward(ctx, a, b, alpha=1):
-        ctx.alpha = alpha
-        return a - b if alpha == 1 else a - b * alpha
+    def forward(ctx, a, b):
+        return a - b
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, (-grad if ctx.alpha == 1 else grad * -ctx.alpha)
+        return grad, -grad
+
+
+class ScaledSub(Function):
+    @staticmethod
+    def forward(ctx, a, b, alpha):
+        ctx.alpha = alpha
+        return a - b * alpha
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad * -ctx.alpha
 
 
 class Mul(Function):
@@ -156,13 +177,17 @@ class Abs(Function):
 def add(input, other, *, alpha=1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
     (a, b), _ = promote_operands("add", input, other)
-    return apply_broadcasting(Add, "add", a, b, alpha)
+    if alpha == 1:
+        return apply_broadcasting(Add, "add", a, b)
+    return apply_broadcasting(ScaledAdd, "add", a, b, alpha)
 
 
 def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other`` with broadcasting."""
     (a, b), _ = promote_operands("sub", input, other)
-    return apply_broadcasting(Sub, "sub", a, b, alpha)
+    if alpha == 1:
+        return apply_broadcasting(Sub, "sub", a, b)
+    return apply_broadcasting(ScaledSub, "sub", a, b, alpha)
 
 
 def mul(input, other) -> Tensor:
