@@ -39,13 +39,13 @@ import argparse
 import copy
 import os
 import time
-import tracemalloc
 
 import numpy as np
 
 import gradflow as gf
 from gradflow import nn, optim
 from gradflow.utils.checkpoint import checkpoint_sequential
+from gradflow.utils.memory import peak_memory
 
 
 def deep_mlp(depth: int, width: int, device: gf.Device) -> nn.Sequential:
@@ -66,40 +66,11 @@ def training_step(model: nn.Sequential, optimizer: optim.Optimizer, x, y, segmen
     return loss.item()
 
 
-def cuda_peak_memory(step, *args) -> int:
-    """Peak bytes taken from CuPy's memory pool while ``step(*args)`` runs, above what was in use before."""
-    import cupy  # only on CUDA: the CPU path never imports CuPy
-
-    class PeakHook(cupy.cuda.MemoryHook):
-        # CuPy calls these around every pool allocation and release made while the hook is entered.
-        name = "checkpoint_memory_peak"
-
-        def __init__(self):
-            self.in_use = 0
-            self.peak = 0
-
-        def malloc_postprocess(self, **kwargs):
-            self.in_use += kwargs["mem_size"]
-            self.peak = max(self.peak, self.in_use)
-
-        def free_postprocess(self, **kwargs):
-            self.in_use -= kwargs["mem_size"]
-
-    hook = PeakHook()
-    with hook:
+def peak_bytes(device, step, *args) -> int:
+    """Peak memory allocated on ``device`` while ``step(*args)`` runs (tracemalloc on the CPU, CuPy's pool on CUDA)."""
+    with peak_memory(device) as usage:
         step(*args)
-        cupy.cuda.Device().synchronize()
-    return hook.peak
-
-
-def cpu_peak_memory(step, *args) -> int:
-    """Peak bytes traced while ``step(*args)`` runs; tracemalloc sees NumPy's buffers and counts only new ones."""
-    tracemalloc.start()
-    try:
-        step(*args)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    return usage.peak_bytes
 
 
 def mib(nbytes: int) -> str:
@@ -134,8 +105,7 @@ def main() -> None:
     ):
         optimizer = optim.SGD(model.parameters(), lr=0.01)
         x.grad = None  # both steps start from the same state
-        measure = cuda_peak_memory if device.type == "cuda" else cpu_peak_memory
-        peak = measure(training_step, model, optimizer, x, y, step_segments)
+        peak = peak_bytes(device, training_step, model, optimizer, x, y, step_segments)
         results[label] = peak
         print(f"{label:18s} peak {mib(peak)}")
 

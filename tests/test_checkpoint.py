@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -11,6 +9,7 @@ import gradflow as gf
 from gradflow import nn
 from gradflow.errors import GraphError
 from gradflow.utils.checkpoint import checkpoint, checkpoint_sequential
+from gradflow.utils.memory import peak_memory
 
 
 def _noisy_block(x, weight):
@@ -80,22 +79,19 @@ def test_checkpoint_sequential_segments_must_be_positive():
         checkpoint_sequential(nn.Sequential(nn.ReLU()), 0, gf.ones(1))
 
 
-def _peak_bytes(run) -> int:
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    run()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return peak
+def _peak_bytes(run, device) -> int:
+    with peak_memory(device) as usage:
+        run()
+    return usage.peak_bytes
 
 
-def test_checkpointing_lowers_peak_memory_of_a_deep_mlp():
+def test_checkpointing_lowers_peak_memory_of_a_deep_mlp(device):
     gf.manual_seed(0)
     layers = []
     for _ in range(32):
         layers += [nn.Linear(256, 256), nn.Tanh()]
-    model = nn.Sequential(*layers)
-    x = gf.randn(1024, 256)
+    model = nn.Sequential(*layers).to(device)
+    x = gf.randn(1024, 256, device=device)
 
     def plain():
         model(x).sum().backward()
@@ -103,9 +99,9 @@ def test_checkpointing_lowers_peak_memory_of_a_deep_mlp():
     def checkpointed():
         checkpoint_sequential(model, 6, x.requires_grad_(True)).sum().backward()
 
-    plain_peak = _peak_bytes(plain)
+    plain_peak = _peak_bytes(plain, device)
     model.zero_grad()
-    checkpointed_peak = _peak_bytes(checkpointed)
+    checkpointed_peak = _peak_bytes(checkpointed, device)
     # The plain run keeps 32 activations of 1 MiB alive; with 6 segments, 5 segment inputs, the last
     # segment's activations and one recomputed segment at a time. Parameter grads (8 MiB) are in both.
     assert checkpointed_peak < 0.6 * plain_peak, (plain_peak, checkpointed_peak)
@@ -115,3 +111,12 @@ def test_warns_when_no_input_requires_grad():
     layer = nn.Linear(2, 2)
     with pytest.warns(UserWarning, match="none of the inputs has requires_grad=True"):
         checkpoint(layer, gf.ones(1, 2))
+
+
+def test_peak_memory_counts_only_what_the_block_allocates():
+    kept = gf.zeros(1 << 20)  # 4 MiB alive before the block: not counted
+    with peak_memory("cpu") as usage:
+        temporary = gf.ones(1 << 18)  # 1 MiB
+        del temporary
+    assert (1 << 20) <= usage.peak_bytes < (1 << 21), usage.peak_bytes
+    assert kept.numel() == 1 << 20
