@@ -200,7 +200,8 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
             input_grads = node.function.backward(node, *grads)
         if not retain_graph:
             node.release()
-        input_grads = _check_count(node, input_grads)
+        if input_grads.__class__ is not tuple or len(input_grads) != len(node.next_edges):
+            input_grads = _check_count(node, input_grads)
         for edge, gradient in zip(node.next_edges, input_grads):
             if edge is None or gradient is None:
                 continue

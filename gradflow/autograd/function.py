@@ -153,31 +153,37 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward on the arrays behind ``args`` and record a node when gradients are needed."""
+        # The hot path of every op: kept free of closures, keyword parsing and repeated lookups.
         device = None
         requires_grad = False
-        arrays = list(args)
-        for position, arg in enumerate(args):
+        arrays = []
+        for arg in args:
             if isinstance(arg, Tensor):
                 if device is None:
                     device = arg._device
                 elif arg._device is not device:
                     raise device_mismatch(cls.__name__.lower(), device, arg._device)
-                arrays[position] = arg._data
+                arrays.append(arg._data)
                 if arg._requires_grad:
                     requires_grad = True
+            else:
+                arrays.append(arg)
         ctx = Node(cls)
         ctx.device = device
         if device.index:  # CuPy launches on the current GPU: make the operands' GPU current
             with device.backend.context():
                 result = cls.forward(ctx, *arrays, **kwargs)
-        else:
+        elif kwargs:
             result = cls.forward(ctx, *arrays, **kwargs)
+        else:
+            result = cls.forward(ctx, *arrays)
         out_device = ctx.out_device or device
         if result.__class__ is tuple:
-            result = tuple(_as_array(ctx, array) for array in result)
-            outputs = tuple(Tensor._wrap(array, out_device) for array in result)
+            outputs = tuple([Tensor._wrap(_as_array(ctx, array), out_device) for array in result])
         else:
-            outputs = Tensor._wrap(_as_array(ctx, result), out_device)
+            if result.__class__ is not np.ndarray:
+                result = _as_array(ctx, result)
+            outputs = Tensor._wrap(result, out_device)
         if requires_grad and _state.enabled:
             _record(ctx, args, outputs)
         return outputs
@@ -198,28 +204,36 @@ def _record(node: Node, args: tuple, outputs) -> None:
     if _anomaly.enabled:
         node.forward_stack = forward_stack()
     edges = []
+    needs = []
     for arg in args:
         if isinstance(arg, Tensor) and arg._requires_grad:
             producer = arg._node
             edges.append((arg, 0) if producer is None else (producer, arg._output_nr))
+            needs.append(True)
         else:
             edges.append(None)
+            needs.append(False)
     node.next_edges = tuple(edges)
-    node.needs_input_grad = tuple([edge is not None for edge in edges])
+    node.needs_input_grad = tuple(needs)
     if outputs.__class__ is tuple:
         output_list = outputs
         node.output_meta = tuple([(out._data.shape, out._dtype) for out in outputs])
-    else:
+        node.num_outputs = len(outputs)
+        for output_nr, out in enumerate(outputs):
+            if out._dtype.category == 2:  # only floating outputs carry gradients
+                out._requires_grad = True
+                out._node = node
+                out._output_nr = output_nr
+    else:  # the common single output (its _output_nr is already 0)
         output_list = (outputs,)
         node.output_meta = ((outputs._data.shape, outputs._dtype),)
-    node.num_outputs = len(output_list)
-    for output_nr, out in enumerate(output_list):
-        if out._dtype.category == 2:  # only floating outputs carry gradients
-            out._requires_grad = True
-            out._node = node
-            out._output_nr = output_nr
-    if node._to_save is not None:
-        node._saved = tuple([_saved_entry(array, args, output_list) for array in node._to_save])
+        node.num_outputs = 1
+        if outputs._dtype.category == 2:
+            outputs._requires_grad = True
+            outputs._node = node
+    to_save = node._to_save
+    if to_save is not None:
+        node._saved = tuple([_saved_entry(array, args, output_list) for array in to_save])
         node._to_save = None
 
 
