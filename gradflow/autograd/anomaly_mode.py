@@ -51,15 +51,17 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
 
     def __init__(self, check_nan: bool = True):
         self.check_nan = check_nan
-        self.previous = None
+        # A stack, so one object entered again inside its own block (or a decorated function calling
+        # itself) restores each level's state instead of leaving anomaly mode on for good.
+        self.previous = []
 
     def __enter__(self) -> None:
-        self.previous = (_anomaly.enabled, _anomaly.check_nan)
+        self.previous.append((_anomaly.enabled, _anomaly.check_nan))
         _anomaly.enabled = True
         _anomaly.check_nan = self.check_nan
 
     def __exit__(self, *exc) -> None:
-        _anomaly.enabled, _anomaly.check_nan = self.previous
+        _anomaly.enabled, _anomaly.check_nan = self.previous.pop()
 
     def __call__(self, function):
         def wrapped(*args, **kwargs):

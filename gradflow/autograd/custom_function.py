@@ -82,6 +82,9 @@ class _Backward:
         result = self.function.backward(ctx, *full)
         grads = result if isinstance(result, tuple) else (result,)
         expected = len(ctx.next_edges)
+        if len(grads) > expected and all(gradient is None for gradient in grads[expected:]):
+            # PyTorch accepts trailing Nones, e.g. for a defaulted argument the caller left out.
+            grads = grads[:expected]
         if len(grads) != expected:
             raise GraphError(
                 f"function {ctx.name()} returned an incorrect number of gradients (expected {expected}, got "
@@ -131,17 +134,15 @@ class Function:
     def apply(cls, *args, **kwargs):
         """Run ``forward`` (grad mode off) and record one node whose backward is ``cls.backward``."""
         separate_setup = cls.setup_context is not Function.setup_context
-        if kwargs:  # bind keywords to positions, as PyTorch does, so backward returns one grad per argument
-            signature = inspect.signature(cls.forward)
-            bound = signature.bind(*args, **kwargs) if separate_setup else signature.bind(None, *args, **kwargs)
-            bound.apply_defaults()
-            args = tuple(bound.args if separate_setup else bound.args[1:])
+        if kwargs or separate_setup:
+            args = _bind_to_positions(cls, args, kwargs, separate_setup)
         ctx = FunctionCtx(_backward_adapter(cls))
         tensors = [arg for arg in args if isinstance(arg, Tensor)]
         ctx.device = tensors[0]._device if tensors else None
         ctx.input_kinds = tuple(Tensor if isinstance(arg, Tensor) else None for arg in args)
         recording = _state.enabled and any(t._requires_grad for t in tensors)
-        ctx.needs_input_grad = tuple(isinstance(arg, Tensor) and arg._requires_grad and recording for arg in args)
+        # As in PyTorch, forward sees which inputs require grad even when nothing will be recorded.
+        ctx.needs_input_grad = tuple(isinstance(arg, Tensor) and arg._requires_grad for arg in args)
         with no_grad():
             if separate_setup:
                 output = cls.forward(*args)
@@ -149,6 +150,27 @@ class Function:
             else:
                 output = cls.forward(ctx, *args)
         return _finish(ctx, args, output, recording)
+
+
+def _bind_to_positions(cls, args: tuple, kwargs: dict, separate_setup: bool) -> tuple:
+    """Keywords (and, with ``setup_context``, defaults) as positions, as PyTorch binds them.
+
+    Backward then returns one gradient per bound argument. Keyword-only parameters have no
+    position to bind to: PyTorch refuses them, and so do we, rather than dropping the value.
+    """
+    signature = cls.__dict__.get("_gradflow_signature")
+    if signature is None:  # inspect.signature costs microseconds; setup_context style binds on every call
+        signature = inspect.signature(cls.forward)
+        cls._gradflow_signature = signature
+    bound = signature.bind(*args, **kwargs) if separate_setup else signature.bind(None, *args, **kwargs)
+    bound.apply_defaults()
+    if bound.kwargs:
+        names = ", ".join(repr(name) for name in bound.kwargs)
+        raise TypeError(
+            f"{cls.__name__}.apply: forward() got keyword-only argument(s) {names}; autograd.Function passes "
+            "arguments to forward by position, so make them ordinary (positional) parameters of forward"
+        )
+    return tuple(bound.args if separate_setup else bound.args[1:])
 
 
 def _backward_adapter(cls) -> _Backward:
@@ -162,11 +184,14 @@ def _backward_adapter(cls) -> _Backward:
 def _finish(ctx: FunctionCtx, args: tuple, output, recording: bool):
     """Make forward's outputs the node's outputs (fresh Tensors where forward returned an input as is)."""
     single = not isinstance(output, tuple)
-    items = (output,) if single else output
+    items = old_items = (output,) if single else output
     dirty_ids = {id(tensor) for tensor in ctx.dirty}
     _mark_modified(ctx, items, dirty_ids, recording)
     input_ids = {id(arg) for arg in args if isinstance(arg, Tensor)} - dirty_ids
+    marked = set(ctx.non_differentiable)
     items = tuple(_own_output(item, input_ids) for item in items)
+    # An input returned as is became a new view: carry a mark_non_differentiable over to it.
+    ctx.non_differentiable = tuple(id(new) for old, new in zip(old_items, items) if id(old) in marked)
     tensor_outputs = tuple(item for item in items if isinstance(item, Tensor))
     ctx.output_positions = tuple(position for position, item in enumerate(items) if isinstance(item, Tensor))
     ctx.output_count = len(items)
@@ -205,5 +230,8 @@ def _own_output(item, input_ids: set):
     if isinstance(item, Tensor) and id(item) in input_ids:
         view = Tensor._wrap(item._data.view(), item._device)
         view._vc = item._shared_version_counter()
+        # A view of the input (as ops/shape.as_view marks one), so in-place ops on it are refused while it is
+        # in the graph, as PyTorch refuses them, instead of silently changing the input.
+        view._base = item._base if item._base is not None else item
         return view
     return item

@@ -114,6 +114,12 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant=None, *
 
     Only the inputs of each segment stay alive during the forward pass.
     """
+    preserve_rng_state = kwargs.pop("preserve_rng_state", True)
+    if kwargs:  # PyTorch's rule: the segments are called with one input, so nothing else can be passed on
+        raise ValueError(
+            f"checkpoint_sequential: unexpected keyword arguments: {', '.join(kwargs)}; only use_reentrant and "
+            "preserve_rng_state are accepted"
+        )
     functions = list(functions.children()) if hasattr(functions, "children") else list(functions)
     if segments < 1:
         raise ValueError(f"checkpoint_sequential: segments must be at least 1, got {segments}")
@@ -131,5 +137,7 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant=None, *
     value = input
     for start in range(0, segment_size * (segments - 1), segment_size):
         end = start + segment_size - 1
-        value = checkpoint(run_range(start, end), value, use_reentrant=use_reentrant, **kwargs)
+        value = checkpoint(
+            run_range(start, end), value, use_reentrant=use_reentrant, preserve_rng_state=preserve_rng_state
+        )
     return run_range(end + 1, len(functions) - 1)(value)

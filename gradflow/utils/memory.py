@@ -14,6 +14,9 @@ from ..device import device as as_device
 
 __all__ = ["peak_memory", "PeakMemory"]
 
+# The CPU blocks now running, outermost first (nested blocks share tracemalloc's single peak).
+_open_cpu_blocks: list = []
+
 
 class PeakMemory:
     """The result of a ``peak_memory`` block: ``peak_bytes`` once the block has ended."""
@@ -36,16 +39,24 @@ class peak_memory:  # noqa: N801 - used like a function, as PyTorch's context ma
             self._started_tracing = not tracemalloc.is_tracing()
             if self._started_tracing:
                 tracemalloc.start()
+            # tracemalloc has one peak for the whole process: before resetting it for this block, fold
+            # the peak so far into every enclosing block, or a nested block would erase their peaks.
+            peak_so_far = tracemalloc.get_traced_memory()[1]
+            for enclosing in _open_cpu_blocks:
+                enclosing._peak_before_reset = max(enclosing._peak_before_reset, peak_so_far)
             tracemalloc.reset_peak()
             self._baseline = tracemalloc.get_traced_memory()[0]
+            self._peak_before_reset = 0
+            _open_cpu_blocks.append(self)
         else:
-            self._hook = _cupy_peak_hook()
+            self._hook = _cupy_peak_hook(self.usage.device.index)
             self._hook.__enter__()
         return self.usage
 
     def __exit__(self, *exc) -> None:
         if self._hook is None:
-            peak = tracemalloc.get_traced_memory()[1]
+            peak = max(tracemalloc.get_traced_memory()[1], self._peak_before_reset)
+            _open_cpu_blocks.remove(self)
             if self._started_tracing:
                 tracemalloc.stop()
             self.usage.peak_bytes = max(peak - self._baseline, 0)
@@ -55,11 +66,14 @@ class peak_memory:  # noqa: N801 - used like a function, as PyTorch's context ma
         self.usage.peak_bytes = self._hook.peak
 
 
-def _cupy_peak_hook():
+def _cupy_peak_hook(device_index: int):
     import cupy  # only for CUDA devices: the CPU path never imports CuPy
 
     class PeakHook(cupy.cuda.MemoryHook):
-        """CuPy calls these around every pool allocation and release made while the hook is entered."""
+        """CuPy calls these around every pool allocation and release made while the hook is entered.
+
+        The hook sees every GPU's pool: only the measured device's allocations count.
+        """
 
         name = "gradflow_peak_memory"
 
@@ -68,10 +82,12 @@ def _cupy_peak_hook():
             self.peak = 0
 
         def malloc_postprocess(self, **kwargs):
-            self.in_use += kwargs["mem_size"]
-            self.peak = max(self.peak, self.in_use)
+            if kwargs["device_id"] == device_index:
+                self.in_use += kwargs["mem_size"]
+                self.peak = max(self.peak, self.in_use)
 
         def free_postprocess(self, **kwargs):
-            self.in_use -= kwargs["mem_size"]
+            if kwargs["device_id"] == device_index:
+                self.in_use -= kwargs["mem_size"]
 
     return PeakHook()
