@@ -280,7 +280,16 @@ class _Decoder:
             raise self.fail(f"tensor {name!r} has unknown device {device_name!r}")
         if not isinstance(info["requires_grad"], bool) or (info["requires_grad"] and not dtype.is_floating_point):
             raise self.fail(f"tensor {name!r} has requires_grad={info['requires_grad']!r} with dtype {dtype_name}")
-        array = self.handle.get_tensor(name)
+        try:
+            array = self.handle.get_tensor(name)
+        except (safetensors.SafetensorError, TypeError, ValueError, AttributeError) as error:
+            # A stored type NumPy has no dtype for (BF16, F8_*): the safetensors reader raises TypeError or
+            # AttributeError, not SafetensorError.
+            stored = self.handle.get_slice(name).get_dtype()
+            raise self.fail(
+                f"tensor {name!r} is stored as {stored}, which cannot be read as {dtype_name} "
+                f"({type(error).__name__}: {error})"
+            ) from None
         if array.dtype != dtype.np or list(array.shape) != info["shape"]:
             raise self.fail(
                 f"tensor {name!r} is stored as {array.dtype} of shape {list(array.shape)}, but the metadata says "

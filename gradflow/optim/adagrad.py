@@ -28,6 +28,8 @@ class Adagrad(Optimizer):
     [0.5, -1.5]
     """
 
+    _options_added_later = {"maximize": False}
+
     def __init__(
         self,
         params,

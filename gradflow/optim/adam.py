@@ -29,6 +29,8 @@ class Adam(Optimizer):
     [0.9, -1.9]
     """
 
+    _options_added_later = {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False}
+
     def __init__(
         self,
         params,

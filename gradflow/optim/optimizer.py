@@ -54,6 +54,10 @@ class Optimizer:
     [1.0, 1.0, 1.0]
     """
 
+    # Group options that PyTorch added in later releases, with the value that keeps an older state dict's
+    # behaviour; load_state_dict fills them into saved groups that lack them (PyTorch's __setstate__ does).
+    _options_added_later: dict = {}
+
     def __init__(self, params, defaults: dict) -> None:
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
@@ -244,7 +248,8 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a ``state_dict()``: hyperparameters and copies of the state, moved to each parameter's device.
 
-        Floating state takes the parameter's dtype; ``'step'`` stays as saved (a CPU counter).
+        Floating state takes the parameter's dtype; ``'step'`` stays as saved (a CPU counter). Options that
+        an older state dict lacks (``'maximize'``, ...) take the value that reproduces its behaviour, as in PyTorch.
         """
         groups = self.param_groups
         saved_groups = copy.deepcopy(state_dict["param_groups"])
@@ -273,6 +278,8 @@ class Optimizer:
             else:
                 state[key] = copy.deepcopy(value)
         for group, saved in zip(groups, saved_groups):
+            for key, value in self._options_added_later.items():
+                saved.setdefault(key, value)
             saved["params"] = group["params"]
             if "param_names" in group and "param_names" not in saved:
                 saved["param_names"] = group["param_names"]

@@ -30,6 +30,8 @@ class RMSprop(Optimizer):
     [0.98, -1.98]
     """
 
+    _options_added_later = {"momentum": 0, "centered": False, "maximize": False}
+
     def __init__(
         self,
         params,

@@ -28,6 +28,8 @@ class SGD(Optimizer):
     [0.8, -1.6]
     """
 
+    _options_added_later = {"nesterov": False, "maximize": False}
+
     def __init__(
         self,
         params,

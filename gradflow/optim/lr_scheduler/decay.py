@@ -59,6 +59,12 @@ class MultiStepLR(LRScheduler):
             return group_values(self.optimizer, "lr")
         return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in self.optimizer.param_groups]
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore attributes; ``milestones`` becomes a Counter again (a checkpoint may hold it as a plain dict)."""
+        super().load_state_dict(state_dict)
+        # gradflow.save keeps mappings as dicts; the closed form needs Counter.elements().
+        self.milestones = Counter(self.milestones)
+
     def _get_closed_form_lr(self) -> list[float]:
         milestones = sorted(self.milestones.elements())
         return [base_lr * self.gamma ** bisect_right(milestones, self.last_epoch) for base_lr in self.base_lrs]
