@@ -17,6 +17,11 @@ def _index(caller: str, index, length: int) -> int:
     return index % length
 
 
+def _check_module(caller: str, module) -> None:
+    if module is not None and not isinstance(module, Module):
+        raise TypeError(f"{caller}: {type(module).__name__} is not a Module subclass")
+
+
 class Sequential(Module):
     """Modules applied one after another: ``Sequential(Linear(2, 8), ReLU(), Linear(8, 1))``.
 
@@ -70,12 +75,25 @@ class Sequential(Module):
         return self
 
     def insert(self, index: int, module: Module) -> Sequential:
+        """Put ``module`` at position ``index`` (-len to len, as PyTorch; outside that is an IndexError)."""
+        _check_module("Sequential.insert", module)  # before the rebuild, so a bad module leaves self intact
+        length = len(self)
+        if not -length <= operator.index(index) <= length:
+            raise IndexError(
+                f"Sequential.insert: index {index} is out of range for {length} modules (valid: -{length} to {length})"
+            )
         modules = list(self._modules.values())
         modules.insert(index, module)
         self.__dict__["_modules"] = OrderedDict()
         for position, item in enumerate(modules):
             self.add_module(str(position), item)
         return self
+
+    def pop(self, index):
+        """Remove and return the module (or a Sequential, for a slice) at ``index``; the rest are renumbered."""
+        module = self[index]
+        del self[index]
+        return module
 
 
 class ModuleList(Module):
@@ -120,11 +138,36 @@ class ModuleList(Module):
         return self
 
     def insert(self, index: int, module: Module) -> None:
+        """Put ``module`` before position ``index`` (list semantics)."""
+        _check_module("ModuleList.insert", module)  # before the rebuild, so a bad module leaves self intact
         modules = list(self._modules.values())
         modules.insert(index, module)
         self.__dict__["_modules"] = OrderedDict()
         for position, item in enumerate(modules):
             self.add_module(str(position), item)
+
+    def pop(self, index):
+        """Remove and return the module (or a ModuleList, for a slice) at ``index``; the rest are renumbered."""
+        module = self[index]
+        del self[index]
+        return module
+
+    def __repr__(self) -> str:
+        """PyTorch's compact form: a run of equal consecutive entries prints once, as ``(2-4): 3 x Linear(...)``."""
+        reprs = [repr(module) for module in self]
+        if not reprs:
+            return f"{self._get_name()}()"
+        runs = []  # [first index, last index, repr]
+        for position, text in enumerate(reprs):
+            if runs and runs[-1][2] == text:
+                runs[-1][1] = position
+            else:
+                runs.append([position, position, text])
+        lines = []
+        for first, last, text in runs:
+            label = f"({first}): {text}" if first == last else f"({first}-{last}): {last - first + 1} x {text}"
+            lines.append(label.replace("\n", "\n  "))
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):

@@ -241,10 +241,12 @@ class Module:
 
     # -- modes and gradients --------------------------------------------------
     def train(self, mode: bool = True) -> Module:
+        """Set training mode here, then call each child's own ``train(mode)`` (so overrides run, as in PyTorch)."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self) -> Module:
@@ -258,13 +260,21 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset every parameter's ``.grad``: to None (the default) or to zeros in place."""
         for parameter in self.parameters():
-            if parameter._grad is None:
+            grad = parameter._grad
+            if grad is None:
                 continue
             if set_to_none:
                 parameter._grad = None
+                continue
+            # Zero the same tensor in place, as PyTorch does: whoever holds ``.grad`` sees the zeros, and
+            # zero_() bumps the version, so a graph that saved this gradient (create_graph=True) refuses to
+            # backward instead of silently using zeros.
+            if grad._node is not None:
+                grad.detach_()
             else:
-                parameter._grad = parameter._grad.detach()
-                parameter._grad._data[...] = 0
+                grad.requires_grad_(False)
+            with no_grad():
+                grad.zero_()
 
     # -- moving and casting ---------------------------------------------------
     def to(self, *args, **kwargs) -> Module:

@@ -32,12 +32,12 @@ class Parameter(Tensor):
     __str__ = __repr__
 
     def __deepcopy__(self, memo):
-        """A new Parameter with copied values (``copy.deepcopy(module)`` clones its weights)."""
+        """A new Parameter with copied values (``copy.deepcopy(module)`` clones its weights).
+
+        As in PyTorch, ``.grad`` is not copied: the copy starts with no gradient.
+        """
         if id(self) not in memo:
-            copied = Parameter(self.detach().clone(), self.requires_grad)
-            if self._grad is not None:
-                copied._grad = self._grad.detach().clone()
-            memo[id(self)] = copied
+            memo[id(self)] = Parameter(self.detach().clone(), self.requires_grad)
         return memo[id(self)]
 
     def __reduce_ex__(self, protocol):

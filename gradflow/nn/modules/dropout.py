@@ -22,7 +22,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        self.p = _check_probability(p)
+        _check_probability(p)
+        self.p = p  # kept as given, so repr reads like PyTorch's (Dropout(p=0, ...))
         self.inplace = inplace
 
     def forward(self, input):

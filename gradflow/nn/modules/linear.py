@@ -75,8 +75,15 @@ class Unflatten(Module):
 
     def __init__(self, dim: int, unflattened_size):
         super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)) or not all(
+            isinstance(size, int) and not isinstance(size, bool) for size in unflattened_size
+        ):
+            raise TypeError(
+                f"Unflatten: unflattened_size must be a tuple or list of ints, got {unflattened_size!r}; "
+                "pass e.g. (2, 3) or (2, -1)"
+            )
         self.dim = dim
-        self.unflattened_size = tuple(unflattened_size)
+        self.unflattened_size = unflattened_size  # kept as given (list or tuple): repr shows it as PyTorch does
 
     def forward(self, input):
         return input.unflatten(self.dim, self.unflattened_size)

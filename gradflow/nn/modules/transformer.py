@@ -256,14 +256,11 @@ class TransformerEncoderLayer(Module):
 
 
 def _clone_module(module: Module) -> Module:
-    """An independent deep copy: fresh Parameters and buffers with the same values."""
+    """An independent deep copy: fresh Parameters (without .grad, as PyTorch's deepcopy) and buffers, same values."""
     memo = {}
     with no_grad():
         for parameter in module.parameters():
-            twin = Parameter(parameter.detach().clone(), parameter.requires_grad)
-            if parameter.grad is not None:
-                twin.grad = parameter.grad.detach().clone()
-            memo[id(parameter)] = twin
+            memo[id(parameter)] = Parameter(parameter.detach().clone(), parameter.requires_grad)
         for buffer in module.buffers():
             memo[id(buffer)] = buffer.detach().clone()
     return copy.deepcopy(module, memo)
