@@ -158,6 +158,11 @@ class Tensor:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"grad: expected a Tensor or None, got {type(value).__name__}")
+            if value._dtype is not self._dtype:
+                raise DtypeError(
+                    f"grad: assigned grad has dtype {value._dtype.name} but the tensor has dtype {self._dtype.name}; "
+                    f"convert it first with .to({self._dtype!r})"
+                )
             if value._data.shape != self._data.shape or value._device is not self._device:
                 raise ValueError(
                     f"grad: assigned grad has shape {shape_str(value.shape)} on {value._device}, but the tensor has "
@@ -217,11 +222,16 @@ class Tensor:
 
         def keep_grad(gradient):
             tensor = reference()
-            if tensor is not None:
-                owned = Tensor._wrap(gradient._data.copy(), gradient._device)
-                tensor._grad = owned if tensor._grad is None else tensor._grad + owned
+            if tensor is None:
+                return
+            from .autograd.grad_mode import is_grad_enabled
 
-        self._node.register_hook(self._output_nr, keep_grad)
+            if not is_grad_enabled():  # first-order backward: keep a copy the engine can't touch
+                gradient = Tensor._wrap(gradient._data.copy(), gradient._device)
+            # Under create_graph the retained gradient stays differentiable, as in PyTorch.
+            tensor._grad = gradient if tensor._grad is None else tensor._grad + gradient
+
+        self._node.register_retain_hook(self._output_nr, keep_grad)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` each time the gradient of this tensor is computed; a non-None return replaces it.

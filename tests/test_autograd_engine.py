@@ -352,3 +352,54 @@ def test_an_unshared_leaf_gradient_is_adopted_and_a_shared_one_copied():
     assert y.grad is not kept[0] and not np.shares_memory(y.grad.numpy(), kept[0].numpy())
     kept[0].add_(1)
     assert y.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_backward_inputs_accumulates_into_non_leaf_inputs_and_skips_other_leaves():
+    x = gf.tensor([1.0, 2.0], requires_grad=True)
+    w = gf.tensor([3.0, 4.0], requires_grad=True)
+    seen = []
+    x.register_hook(lambda grad: seen.append("x"))
+    y = x * 2
+    (y * w).sum().backward(inputs=[y, w])
+    assert y.grad.tolist() == [3.0, 4.0] and w.grad.tolist() == [2.0, 4.0]
+    assert x.grad is None and seen == []  # x was not asked for: neither computed nor hooked
+    with pytest.raises(GraphError, match="cannot be empty"):
+        (x * 2).sum().backward(inputs=[])
+
+
+def test_autograd_grad_returns_a_tuple():
+    x = gf.tensor([1.0], requires_grad=True)
+    assert isinstance(gf.autograd.grad((x * x).sum(), [x]), tuple)
+
+
+def test_grad_accumulates_in_place_into_a_grad_the_user_holds():
+    p = gf.tensor([1.0, 1.0], requires_grad=True)
+    (p * 2).sum().backward()
+    held = p.grad
+    (p * 3).sum().backward()
+    assert held is p.grad and held.tolist() == [5.0, 5.0]  # as torch: the held reference sees the sum
+
+
+def test_retain_grad_sees_the_gradient_after_every_hook_whatever_the_order():
+    x = gf.tensor([1.0, 1.0], requires_grad=True)
+    y = x * 1
+    y.retain_grad()
+    y.register_hook(lambda grad: grad * 10)
+    y.sum().backward()
+    assert y.grad.tolist() == [10.0, 10.0] and x.grad.tolist() == [10.0, 10.0]
+
+
+def test_retained_grad_stays_differentiable_under_create_graph():
+    x = gf.tensor([2.0], requires_grad=True)
+    y = x * x
+    y.retain_grad()
+    (y * y).sum().backward(create_graph=True)  # y.grad = 2 y = 2 x^2
+    assert y.grad.grad_fn is not None
+    (second,) = gf.autograd.grad(y.grad.sum(), x)
+    assert second.tolist() == [8.0]  # d(2 x^2)/dx = 4 x
+
+
+def test_grad_setter_refuses_another_dtype():
+    p = gf.tensor([1.0], requires_grad=True)
+    with pytest.raises(gf.errors.DtypeError, match="float64 but the tensor has dtype float32"):
+        p.grad = gf.tensor([1.0], dtype=gf.float64)

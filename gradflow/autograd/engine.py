@@ -15,22 +15,45 @@ import threading
 from ..errors import AnomalyError, GraphError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from .anomaly_mode import _anomaly, forward_location
-from .function import Node
+from .function import RETAIN_KEY, Node
 from .grad_mode import _state
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None) -> None:
     """Accumulate d(tensors)/d(leaf) into the ``.grad`` of every leaf that requires grad.
 
-    ``grad_tensors`` holds one gradient per tensor (None for scalars).
-    ``inputs``, when given, limits accumulation to those leaves.
+    ``grad_tensors`` holds one gradient per tensor (None for scalars). ``inputs``, when given,
+    limits the pass to those tensors (leaves or not): only they get ``.grad``, and only the part
+    of the graph leading to them runs.
     """
     tensors = _as_tuple(tensors)
     grads = _as_tuple(grad_tensors) if grad_tensors is not None else (None,) * len(tensors)
     roots = _make_roots(tensors, grads, "backward")
-    only = None if inputs is None else {id(t) for t in _as_tuple(inputs)}
     retain = create_graph if retain_graph is None else retain_graph
-    _execute(roots, retain, create_graph, captures=None, accumulate_only=only)
+    if inputs is None:
+        _execute(roots, retain, create_graph, captures=None)
+        return
+    inputs = _as_tuple(inputs)
+    if not inputs:
+        raise GraphError(
+            "backward: the `inputs` argument cannot be empty; pass the tensors to accumulate into, or None"
+        )
+    _check_differentiable("backward", inputs)
+    results = _execute(roots, retain, create_graph, captures=inputs)
+    for tensor, gradient in zip(inputs, results):
+        if gradient is None:
+            continue
+        if tensor._node is None:
+            _accumulate_into_leaf(tensor, gradient, create_graph, False)
+        else:  # a non-leaf named in inputs keeps its gradient, as retain_grad() would
+            gradient = gradient if create_graph else Tensor._wrap(gradient._data.copy(), gradient._device)
+            tensor._grad = gradient if tensor._grad is None else tensor._grad + gradient
+
+
+def _check_differentiable(caller: str, inputs: tuple) -> None:
+    for position, tensor in enumerate(inputs):
+        if not isinstance(tensor, Tensor) or not tensor._requires_grad:
+            raise GraphError(f"{caller}: input {position} does not require grad; call requires_grad_() on it")
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -38,19 +61,17 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     outputs = _as_tuple(outputs)
     inputs_tuple = _as_tuple(inputs)
     grads = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)
-    for position, tensor in enumerate(inputs_tuple):
-        if not isinstance(tensor, Tensor) or not tensor._requires_grad:
-            raise GraphError(f"autograd.grad: input {position} does not require grad; call requires_grad_() on it")
+    _check_differentiable("autograd.grad", inputs_tuple)
     roots = _make_roots(outputs, grads, "autograd.grad")
     retain = create_graph if retain_graph is None else retain_graph
-    results = _execute(roots, retain, create_graph, captures=inputs_tuple, accumulate_only=None)
+    results = _execute(roots, retain, create_graph, captures=inputs_tuple)
     for position, result in enumerate(results):
         if result is None and not allow_unused:
             raise GraphError(
                 f"autograd.grad: input {position} (shape {shape_str(inputs_tuple[position].shape)}) was not used "
                 "to compute the outputs; pass allow_unused=True to get None for it"
             )
-    return results
+    return tuple(results)
 
 
 def _as_tuple(value) -> tuple:
@@ -94,9 +115,8 @@ def _make_roots(tensors, grads, caller: str) -> list:
 
 
 # sys.getrefcount(...) inside _accumulate_into_leaf when nothing outside the engine holds the object:
-# .grad: the leaf's slot, the local name, getrefcount's argument; a gradient: _run's local, this
-# function's parameter, getrefcount's argument; its array: the tensor's slot, getrefcount's argument.
-_GRAD_ONLY_REFERENCES = 3
+# a gradient: _run's local, this function's parameter, getrefcount's argument; its array: the
+# tensor's slot, getrefcount's argument.
 _UNSHARED_GRADIENT_REFERENCES = 3
 _UNSHARED_ARRAY_REFERENCES = 2
 
@@ -111,20 +131,20 @@ class _PassKind(threading.local):
 pass_kind = _PassKind()
 
 
-def _execute(roots, retain_graph: bool, create_graph: bool, captures, accumulate_only):
+def _execute(roots, retain_graph: bool, create_graph: bool, captures):
     """Run the backward pass; return captured gradients for ``captures`` (autograd.grad) or None."""
     previous_mode = _state.enabled
     previous_kind = pass_kind.accumulates_everywhere
     _state.enabled = bool(create_graph)
-    pass_kind.accumulates_everywhere = captures is None and accumulate_only is None
+    pass_kind.accumulates_everywhere = captures is None
     try:
-        return _run(roots, retain_graph, create_graph, captures, accumulate_only)
+        return _run(roots, retain_graph, create_graph, captures)
     finally:
         _state.enabled = previous_mode
         pass_kind.accumulates_everywhere = previous_kind
 
 
-def _run(roots, retain_graph, create_graph, captures, accumulate_only):
+def _run(roots, retain_graph, create_graph, captures):
     buffers: dict = {}
     # Leaf gradients are summed here first, so a leaf's hooks see its whole gradient once (as in PyTorch).
     leaf_buffers: dict = {}
@@ -228,6 +248,10 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
     grads = input_grads = gradient = None
     for entry in leaf_buffers.values():
         leaf, gradient = entry[0], entry.pop()
+        if captures is not None:
+            slots = leaf_slots.get(id(leaf))
+            if slots is None:  # a leaf nobody asked for: its hooks do not run (as in PyTorch)
+                continue
         hooks = leaf._hooks
         if hooks:
             for hook in tuple(hooks.values()):
@@ -235,9 +259,9 @@ def _run(roots, retain_graph, create_graph, captures, accumulate_only):
                 if replaced is not None:
                     gradient = replaced
         if captures is not None:
-            for slot in leaf_slots.get(id(leaf), ()):
+            for slot in slots:
                 captured[slot] = gradient
-        elif accumulate_only is None or id(leaf) in accumulate_only:
+        else:
             _accumulate_into_leaf(leaf, gradient, create_graph, owned is not None and id(leaf) in owned)
     return captured
 
@@ -314,11 +338,17 @@ def _run_hooks(node: Node, grads: list) -> None:
         gradient = grads[output_nr]
         if gradient is None:
             continue
-        for hook in tuple(hooks.values()):
+        retain = None
+        for key, hook in tuple(hooks.items()):
+            if key == RETAIN_KEY:  # retain_grad keeps the gradient as every other hook left it
+                retain = hook
+                continue
             replaced = hook(gradient)
             if replaced is not None:
                 gradient = replaced
         grads[output_nr] = gradient
+        if retain is not None:
+            retain(gradient)
 
 
 def _check_count(node: Node, input_grads) -> tuple:
@@ -370,14 +400,9 @@ def _accumulate_into_leaf(leaf: Tensor, gradient: Tensor, create_graph: bool, ow
         leaf._grad = (
             gradient if create_graph or owned or unshared else Tensor._wrap(gradient._data.copy(), gradient._device)
         )
-    elif (
-        not create_graph
-        and current._node is None
-        and sys.getrefcount(current) <= _GRAD_ONLY_REFERENCES
-        and getattr(current._data.flags, "writeable", True)
-    ):
-        # As PyTorch does: add in place when nothing but the leaf holds its .grad tensor (else a user's
-        # reference to the old .grad would change under them).
+    elif not create_graph and current._node is None and getattr(current._data.flags, "writeable", True):
+        # As PyTorch does in first-order backward: add into the existing .grad in place (a reference
+        # the user holds to it sees the sum; optimizers that cached it stay valid).
         current._data += gradient._data
         current._bump_version()
     else:

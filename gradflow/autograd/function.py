@@ -28,6 +28,9 @@ from .grad_mode import _state
 _sequence = itertools.count()
 _RELEASED = "released"
 
+# The key under which retain_grad's hook sits in a node's hooks (run after the user's hooks).
+RETAIN_KEY = "retain_grad"
+
 # Kinds of saved values, chosen by identity of the saved array.
 _SAVED_INPUT, _SAVED_OUTPUT, _SAVED_CONSTANT, _SAVED_SCALAR = 0, 1, 2, 3
 
@@ -134,6 +137,12 @@ class Node:
         handle = RemovableHandle(hooks)
         hooks[handle.id] = hook
         return handle
+
+    def register_retain_hook(self, output_nr: int, hook) -> None:
+        """``hook(grad)`` receives output ``output_nr``'s gradient after every other hook has run."""
+        if self.hooks is None:
+            self.hooks = {}
+        self.hooks.setdefault(output_nr, {})[RETAIN_KEY] = hook
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"

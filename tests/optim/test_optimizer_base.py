@@ -276,7 +276,9 @@ def test_backward_after_step_works_and_a_stale_graph_is_refused_like_pytorch():
 
 def test_grad_of_another_dtype_raises_dtype_error():
     a = leaf(1.0, 2.0)
-    a.grad = gradflow.ones(2, dtype=gradflow.float32)
+    with pytest.raises(DtypeError, match="float32.*float64"):  # the .grad setter refuses it, as torch's does
+        a.grad = gradflow.ones(2, dtype=gradflow.float32)
+    a._grad = gradflow.ones(2, dtype=gradflow.float32)  # bypassing the setter: step() still says what is wrong
     with pytest.raises(DtypeError, match="float64.*float32"):
         optim.SGD([a], lr=0.1).step()
 
