@@ -12,7 +12,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import cuda, dtypes, errors
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    enable_grad,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .device import Device, device, get_default_device, set_default_device
 from .dtypes import (
     bfloat16,

@@ -128,3 +128,11 @@ def test_fill_keeps_infinities_out_of_the_gradient():
     y.fill_(2.0)
     (y * 3).sum().backward()
     assert x.grad.tolist() == [0.0, 0.0]
+
+
+def test_in_place_on_read_only_memory_says_so():
+    frozen = np.ones(3, dtype=np.float32)
+    frozen.flags.writeable = False
+    t = gf.from_numpy(frozen)
+    with pytest.raises(InplaceError, match="read-only"):
+        t.add_(1)

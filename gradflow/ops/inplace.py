@@ -68,10 +68,15 @@ def write_into(target: Tensor, values, op_name: str, index=Ellipsis) -> None:
     array = target._data
     # NumPy marks broadcast views read-only; CuPy does not, so look for zero strides too.
     overlapping = any(stride == 0 and size > 1 for stride, size in zip(array.strides, array.shape))
-    if overlapping or not getattr(array.flags, "writeable", True):
+    if overlapping:
         raise InplaceError(
             f"{op_name}: the tensor of shape {shape_str(target.shape)} is an expanded view (several elements share one "
             "memory location) and can't be written in place; clone() it first"
+        )
+    if not getattr(array.flags, "writeable", True):
+        raise InplaceError(
+            f"{op_name}: the memory of the tensor of shape {shape_str(target.shape)} is read-only (e.g. imported from "
+            "a read-only NumPy array or a legacy DLPack capsule); clone() it first"
         )
     array[index] = values
     target._bump_version()
