@@ -58,23 +58,24 @@ def _timed(step, warmup: int, steps: int) -> list[float]:
     return times
 
 
-def gradflow_step():
+def framework_step(lib, as_tensor):
+    """The step in an autograd framework with PyTorch's API: gradflow (``lib=gf``) or torch itself."""
     x_host, y_host = _data()
-    model = gf.nn.Sequential(
-        gf.nn.Linear(SIZES[0], SIZES[1]),
-        gf.nn.ReLU(),
-        gf.nn.Linear(SIZES[1], SIZES[2]),
-        gf.nn.ReLU(),
-        gf.nn.Linear(SIZES[2], SIZES[3]),
+    model = lib.nn.Sequential(
+        lib.nn.Linear(SIZES[0], SIZES[1]),
+        lib.nn.ReLU(),
+        lib.nn.Linear(SIZES[1], SIZES[2]),
+        lib.nn.ReLU(),
+        lib.nn.Linear(SIZES[2], SIZES[3]),
     )
-    with gf.no_grad():
+    with lib.no_grad():
         for parameter, value in zip(model.parameters(), _initial_weights()):
-            parameter.copy_(gf.tensor(value))
-    optimizer = gf.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-    x, y = gf.tensor(x_host), gf.tensor(y_host)
+            parameter.copy_(as_tensor(value))
+    optimizer = lib.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+    x, y = as_tensor(x_host), as_tensor(y_host)
 
     def step():
-        loss = gf.nn.functional.cross_entropy(model(x), y)
+        loss = lib.nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -117,33 +118,6 @@ def numpy_step():
     return step
 
 
-def torch_step():
-    import torch
-
-    x_host, y_host = _data()
-    model = torch.nn.Sequential(
-        torch.nn.Linear(SIZES[0], SIZES[1]),
-        torch.nn.ReLU(),
-        torch.nn.Linear(SIZES[1], SIZES[2]),
-        torch.nn.ReLU(),
-        torch.nn.Linear(SIZES[2], SIZES[3]),
-    )
-    with torch.no_grad():
-        for parameter, value in zip(model.parameters(), _initial_weights()):
-            parameter.copy_(torch.from_numpy(value))
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-    x, y = torch.from_numpy(x_host), torch.from_numpy(y_host)
-
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.item()
-
-    return step, torch
-
-
 def _summary(times: list[float]) -> dict:
     ms = sorted(t * 1e3 for t in times)
     return {
@@ -162,11 +136,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     # The first losses must agree: the contenders compute the same thing.
-    contenders = {"gradflow-cpu": gradflow_step(), "numpy (hand-written)": numpy_step()}
+    contenders = {"gradflow-cpu": framework_step(gf, gf.tensor), "numpy (hand-written)": numpy_step()}
     torch_version = None
     try:
-        step, torch = torch_step()
-        contenders[f"torch-cpu {torch.__version__} ({torch.get_num_threads()} threads)"] = step
+        import torch
+
+        contenders[f"torch-cpu {torch.__version__} ({torch.get_num_threads()} threads)"] = framework_step(
+            torch, torch.from_numpy
+        )
         torch_version = torch.__version__
     except ImportError:
         pass

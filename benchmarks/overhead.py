@@ -47,10 +47,11 @@ def _best(run, repeats: int) -> float:
     return min(times)
 
 
-def gradflow_chain(steps: int):
-    a = gf.full((SIZE,), 1.0001, requires_grad=True)
-    b = gf.full((SIZE,), 0.0001, requires_grad=True)
-    x = gf.ones(SIZE, requires_grad=True)
+def framework_chain(lib, steps: int):
+    """Forward, forward + backward and no-grad forward of the chain in gradflow (``lib=gf``) or torch."""
+    a = lib.full((SIZE,), 1.0001, requires_grad=True)
+    b = lib.full((SIZE,), 0.0001, requires_grad=True)
+    x = lib.ones(SIZE, requires_grad=True)
 
     def forward():
         y = x
@@ -63,7 +64,7 @@ def gradflow_chain(steps: int):
         a.grad = b.grad = x.grad = None
 
     def forward_no_grad():
-        with gf.no_grad():
+        with lib.no_grad():
             forward()
 
     return forward, forward_backward, forward_no_grad
@@ -83,31 +84,10 @@ def numpy_chain(steps: int):
     return forward
 
 
-def torch_chain(steps: int):
-    import torch
-
-    torch.set_num_threads(1)
-    a = torch.full((SIZE,), 1.0001, requires_grad=True)
-    b = torch.full((SIZE,), 0.0001, requires_grad=True)
-    x = torch.ones(SIZE, requires_grad=True)
-
-    def forward():
-        y = x
-        for _ in range(steps):
-            y = y * a + b
-        return y
-
-    def forward_backward():
-        forward().sum().backward()
-        a.grad = b.grad = x.grad = None
-
-    return forward, forward_backward, torch.__version__
-
-
 def measure(steps: int, repeats: int) -> dict:
     ops = 2 * steps
     per_op = lambda seconds: seconds / ops * 1e6
-    forward, forward_backward, forward_no_grad = gradflow_chain(steps)
+    forward, forward_backward, forward_no_grad = framework_chain(gf, steps)
     forward_backward()  # warm-up: imports, first-call caches
     results = {
         "gradflow_forward_us": per_op(_best(forward, repeats)),
@@ -124,12 +104,14 @@ def measure(steps: int, repeats: int) -> dict:
         if gc_was_enabled:
             gc.enable()
     try:
-        torch_forward, torch_forward_backward, torch_version = torch_chain(steps)
+        import torch
     except ImportError:
         results["torch"] = None
         return results
+    torch.set_num_threads(1)  # tiny tensors: threads only add hand-offs
+    torch_forward, torch_forward_backward, _ = framework_chain(torch, steps)
     torch_forward_backward()
-    results["torch"] = torch_version
+    results["torch"] = torch.__version__
     results["torch_forward_us"] = per_op(_best(torch_forward, repeats))
     results["torch_forward_backward_us"] = per_op(_best(torch_forward_backward, repeats))
     results["ratio_forward_backward_vs_torch"] = (

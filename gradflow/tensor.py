@@ -11,7 +11,8 @@ import weakref
 import numpy as np
 
 from .dtypes import from_numpy_dtype
-from .errors import DtypeError, GraphError, shape_str
+from .errors import DeviceMismatchError, DtypeError, GraphError, shape_str
+from .utils.hooks import RemovableHandle
 
 _new_object = object.__new__
 
@@ -243,13 +244,9 @@ class Tensor:
             raise GraphError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
         if self._node is not None:
             return self._node.register_hook(self._output_nr, hook)
-        from .utils.hooks import RemovableHandle
-
         if self._hooks is None:
             self._hooks = {}
-        handle = RemovableHandle(self._hooks)
-        self._hooks[handle.id] = hook
-        return handle
+        return RemovableHandle.add(self._hooks, hook)
 
     def register_post_accumulate_grad_hook(self, hook):
         """Call ``hook(tensor)`` on a leaf right after backward has accumulated into its ``.grad``."""
@@ -262,13 +259,9 @@ class Tensor:
             raise GraphError(
                 "register_post_accumulate_grad_hook: cannot register a hook on a tensor that doesn't require gradient"
             )
-        from .utils.hooks import RemovableHandle
-
         if self._post_hooks is None:
             self._post_hooks = {}
-        handle = RemovableHandle(self._post_hooks)
-        self._post_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle.add(self._post_hooks, hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         """Accumulate the gradient of this tensor into the ``.grad`` of the leaves."""
@@ -315,8 +308,6 @@ class Tensor:
                     "unseen); use tensor.detach().numpy() instead, or numpy(force=True)"
                 )
             if self._device.type != "cpu":
-                from .errors import DeviceMismatchError
-
                 raise DeviceMismatchError(
                     f"numpy: can't convert a {self._device} tensor to NumPy, which holds host memory only; "
                     "use tensor.cpu() to copy it to the host first, or numpy(force=True)"

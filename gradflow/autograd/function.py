@@ -133,10 +133,7 @@ class Node:
         """
         if self.hooks is None:
             self.hooks = {}
-        hooks = self.hooks.setdefault(output_nr, {})
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        return handle
+        return RemovableHandle.add(self.hooks.setdefault(output_nr, {}), hook)
 
     def register_retain_hook(self, output_nr: int, hook) -> None:
         """``hook(grad)`` receives output ``output_nr``'s gradient after every other hook has run."""

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 
 from ..autograd.grad_mode import no_grad
-from ..device import device as as_device
-from ..dtypes import dtype as dtype_class
 from ..errors import ShapeError, StateDictError, shape_str
+from ..ops.conversion import parse_to_args
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
 from .parameter import Parameter
@@ -151,15 +150,11 @@ class Module:
 
     def register_forward_pre_hook(self, hook) -> RemovableHandle:
         """``hook(module, args)`` runs before forward; a non-None return replaces the positional args."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle.add(self._forward_pre_hooks, hook)
 
     def register_forward_hook(self, hook) -> RemovableHandle:
         """``hook(module, args, output)`` runs after forward; a non-None return replaces the output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+        return RemovableHandle.add(self._forward_hooks, hook)
 
     # -- traversal ------------------------------------------------------------
     def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
@@ -404,22 +399,11 @@ def _dtypes():
 
 
 def _parse_to(args, kwargs):
-    """Module.to's forms: to(device), to(dtype), to(device, dtype), to(tensor); keywords device=, dtype=."""
-    device = kwargs.pop("device", None)
-    dtype = kwargs.pop("dtype", None)
-    kwargs.pop("non_blocking", None)
-    if kwargs:
-        raise TypeError(f"Module.to: unexpected keyword arguments {sorted(kwargs)}")
-    for arg in args:
-        if isinstance(arg, Tensor):
-            device, dtype = arg._device, arg._dtype
-        elif isinstance(arg, dtype_class):
-            dtype = arg
-        else:
-            device = arg
+    """Tensor.to's argument forms, as (device, dtype); a module converts floating dtypes only."""
+    dtype, device, _ = parse_to_args(args, dict(kwargs))
     if dtype is not None and not dtype.is_floating_point:
         raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype.name}")
-    return (None if device is None else as_device(device)), dtype
+    return device, dtype
 
 
 def _move_into(parameter: Tensor, moved: Tensor) -> None:

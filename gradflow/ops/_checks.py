@@ -51,3 +51,40 @@ def require_float(op: str, tensor) -> None:
             f"{op}: expected a floating point tensor but got {tensor._dtype.name} of shape {shape_str(tensor.shape)}; "
             "convert it first with .float() or .double()"
         )
+
+
+def int_tuple(op: str, name: str, value, dims: int, repeat_single: bool = False) -> tuple:
+    """An int (or a sequence of ``dims`` ints) as a tuple of ``dims`` ints, for sizes such as stride or padding.
+
+    ``repeat_single`` also accepts a one-element sequence and repeats it, as PyTorch's
+    pooling ops and layer constructors do (its functional convolutions do not).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * dims
+    values = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if repeat_single and len(values) == 1:
+        values = values * dims
+    if len(values) != dims or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise ShapeError(
+            f"{op}: {name} must be a single int or a sequence of {dims} ints (one per spatial dimension), "
+            f"got {name}={value!r}"
+        )
+    return values
+
+
+def out_of_range_value(indices, low: int, high: int, exempt: int | None = None):
+    """The first index outside ``[low, high)`` as a Python int, or None when all are inside.
+
+    ``exempt`` is a value allowed anyway (a loss's ``ignore_index``). This is the one place
+    where the index checks of the ops read device data on the host: one synchronisation per
+    call on a GPU, until a device-side check replaces it.
+    """
+    if indices.size == 0:
+        return None
+    smallest, largest = int(indices.min()), int(indices.max())
+    if smallest >= low and largest < high:
+        return None
+    if exempt is None:
+        return largest if largest >= high else smallest
+    outside = ((indices < low) | (indices >= high)) & (indices != exempt)
+    return int(indices[outside].ravel()[0]) if bool(outside.any()) else None

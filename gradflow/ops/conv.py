@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from ..autograd.function import Function
 from ..errors import DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
+from ._checks import int_tuple
 
 
 @dataclass(frozen=True)
@@ -211,19 +212,6 @@ class ConvolutionWeightGrad(Function):
 # -- arguments -----------------------------------------------------------------------------------
 
 
-def as_tuple(op: str, name: str, value, dims: int) -> tuple:
-    """An int or a sequence of ``dims`` ints as a tuple of ``dims`` ints."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * dims
-    values = tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(values) != dims or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise ShapeError(
-            f"{op}: expected {name} to be a single integer value or a list of {dims} values to match the "
-            f"convolution dimensions, but got {name}={value!r}"
-        )
-    return values
-
-
 def _sizes(values) -> str:
     return "(" + " x ".join(str(v) for v in values) + ")"
 
@@ -261,7 +249,7 @@ def _check_arguments(op: str, dims: int, input, weight, bias, stride, dilation, 
             )
     if input._dtype.name == "bool":
         raise DtypeError(f"{op}: bool tensors cannot be convolved; convert them with .float() first")
-    stride, dilation = as_tuple(op, "stride", stride, dims), as_tuple(op, "dilation", dilation, dims)
+    stride, dilation = int_tuple(op, "stride", stride, dims), int_tuple(op, "dilation", dilation, dims)
     _check_positive(op, "stride", stride, 1)
     _check_positive(op, "dilation", dilation, 1)
     if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
@@ -307,7 +295,7 @@ def _resolve_padding(op: str, padding, kernel: tuple, stride: tuple, dilation: t
         # PyTorch puts the odd pixel of an even total at the end.
         totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple(t // 2 for t in totals), tuple(t - t // 2 for t in totals)
-    pads = as_tuple(op, "padding", padding, len(kernel))
+    pads = int_tuple(op, "padding", padding, len(kernel))
     _check_positive(op, "padding", pads, 0)
     return pads, pads
 
@@ -392,7 +380,7 @@ def conv_transpose2d(
     stride, dilation, input_shape = _check_arguments(
         op, 2, input, weight, bias, stride, dilation, groups, "in_channels"
     )
-    padding, output_padding = as_tuple(op, "padding", padding, 2), as_tuple(op, "output_padding", output_padding, 2)
+    padding, output_padding = int_tuple(op, "padding", padding, 2), int_tuple(op, "output_padding", output_padding, 2)
     _check_positive(op, "padding", padding, 0)
     _check_positive(op, "output_padding", output_padding, 0)
     if any(o >= s and o >= d for o, s, d in zip(output_padding, stride, dilation)):

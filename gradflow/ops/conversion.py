@@ -39,7 +39,8 @@ class ToCopy(Function):
         return grad.to(device=ctx.source_device, dtype=from_numpy_dtype(ctx.source_dtype))
 
 
-def _parse_to_args(args, kwargs):
+def parse_to_args(args, kwargs):
+    """``to``'s forms (device, dtype, both, a tensor; keywords device=, dtype=, copy=) as (dtype, device, copy)."""
     dtype = kwargs.pop("dtype", None)
     device = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
@@ -66,7 +67,7 @@ def _parse_to_args(args, kwargs):
 def to(input: Tensor, *args, **kwargs) -> Tensor:
     """Return this tensor on another device and/or dtype: ``x.to('cuda')``, ``x.to(gradflow.float64)``,
     ``x.to(device, dtype)``, ``x.to(other_tensor)``. Returns ``input`` itself when nothing changes."""
-    dtype, device, copy = _parse_to_args(args, kwargs)
+    dtype, device, copy = parse_to_args(args, kwargs)
     if dtype is input._dtype:
         dtype = None
     if device is input._device:

@@ -16,6 +16,7 @@ from ..autograd.grad_mode import no_grad
 from ..dtypes import int32, int64
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
+from ._checks import out_of_range_value
 
 
 class EmbeddingLookup(Function):
@@ -92,12 +93,8 @@ def _check_indices(op: str, input, reference: Tensor) -> Tensor:
 
 
 def _check_range(input: Tensor, num_weights: int) -> None:
-    data = input._data
-    if data.size == 0:
-        return
-    low, high = int(data.min()), int(data.max())
-    if low < 0 or high >= num_weights:
-        bad = low if low < 0 else high
+    bad = out_of_range_value(input._data, 0, num_weights)
+    if bad is not None:
         raise IndexOutOfRangeError(
             f"embedding: index out of range: index {bad} is not in [0, {num_weights - 1}] for a weight table of "
             f"{num_weights} embeddings (shape [{num_weights}, ...]); check the vocabulary size or clamp the indices"
@@ -184,12 +181,12 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
             )
         num_classes = int(data.max()) + 1
     if data.size:
-        low, high = int(data.min()), int(data.max())
-        if low < 0:
-            raise IndexOutOfRangeError(f"one_hot: Class values must be non-negative, got {low}")
-        if high >= num_classes:
+        bad = out_of_range_value(data, 0, num_classes)
+        if bad is not None and bad < 0:
+            raise IndexOutOfRangeError(f"one_hot: Class values must be non-negative, got {bad}")
+        if bad is not None:
             raise IndexOutOfRangeError(
-                f"one_hot: Class values must be smaller than num_classes, got {high} with num_classes={num_classes}"
+                f"one_hot: Class values must be smaller than num_classes, got {bad} with num_classes={num_classes}"
             )
     elif num_classes < 0:
         raise ValueError(f"one_hot: num_classes must be non-negative or -1, got {num_classes}")

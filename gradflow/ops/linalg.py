@@ -126,7 +126,7 @@ __all__ = [*TENSOR_METHODS]
 
 
 class Linear(Function):
-    """``x @ weight.T + bias`` in one node: one matmul forward, two for backward, no broadcast sum in the engine."""
+    """``x @ weight.T + bias`` in one node: one matmul forward, two for backward."""
 
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -142,15 +142,12 @@ class Linear(Function):
         x, weight = ctx.saved_tensors
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad
         grad_x = grad.matmul(weight) if needs_x else None
-        grad_weight = grad_bias = None
-        if needs_weight or needs_bias:
+        grad_weight = None
+        if needs_weight:
             # Fold leading dimensions so one matrix product covers every batch dimension.
-            rows = grad.reshape(-1, grad.shape[-1])
-            if needs_weight:
-                grad_weight = rows.t().matmul(x.reshape(-1, x.shape[-1]))
-            if needs_bias:
-                grad_bias = rows.sum(0)
-        return grad_x, grad_weight, grad_bias
+            grad_weight = grad.reshape(-1, grad.shape[-1]).t().matmul(x.reshape(-1, x.shape[-1]))
+        # The bias was broadcast over the leading dimensions: the engine sums its gradient back.
+        return grad_x, grad_weight, grad if needs_bias else None
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

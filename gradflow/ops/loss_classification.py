@@ -17,6 +17,7 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..dtypes import int64, uint8
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
+from ._checks import out_of_range_value
 from .loss import require_float_input, require_tensor, resolve_reduction
 from .softmax import _shifted, log_softmax, softmax
 
@@ -65,14 +66,12 @@ def _check_index_target(op: str, input: Tensor, target: Tensor, ignore_index: in
     target = target.to(int64)
     data = target._data
     classes = input.shape[1]
-    if data.size:
-        bad = ((data < 0) | (data >= classes)) & (data != ignore_index)
-        if bool(bad.any()):
-            value = int(data[bad].ravel()[0])
-            raise IndexOutOfRangeError(
-                f"{op}: target {value} is out of bounds: class indices must lie in [0, {classes - 1}] for an input "
-                f"with {classes} classes (shape {shape_str(input.shape)}), or equal ignore_index={ignore_index}"
-            )
+    value = out_of_range_value(data, 0, classes, exempt=ignore_index)
+    if value is not None:
+        raise IndexOutOfRangeError(
+            f"{op}: target {value} is out of bounds: class indices must lie in [0, {classes - 1}] for an input "
+            f"with {classes} classes (shape {shape_str(input.shape)}), or equal ignore_index={ignore_index}"
+        )
     return target
 
 

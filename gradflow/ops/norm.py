@@ -1,12 +1,13 @@
 """Normalisation: batch_norm, layer_norm and group_norm.
 
-Layer norm and training-mode batch norm are one Function each, with the classic
-closed-form backward: one pass over the normalised input ``xhat`` and the inverse
-standard deviation ``rstd``. Forward saves the input, its mean and ``rstd`` (two
-small arrays) and rebuilds ``xhat`` in backward. Under ``create_graph=True`` the
-backward recomputes mean and ``rstd`` with differentiable gradflow ops instead, so
-second derivatives are exact. Group norm reshapes into groups and reuses layer
-norm's Function; eval-mode batch norm is an affine map built from plain ops.
+Layer norm, group norm and training-mode batch norm are one Function,
+``Normalize``, with the classic closed-form backward: one pass over the normalised
+input ``xhat`` and the inverse standard deviation ``rstd``. Forward saves the
+input, its mean and ``rstd`` (two small arrays) and rebuilds ``xhat`` in backward.
+Under ``create_graph=True`` the backward recomputes mean and ``rstd`` with
+differentiable gradflow ops instead, so second derivatives are exact. Group norm
+reshapes into groups, normalises each, then applies its per-channel affine;
+eval-mode batch norm is an affine map built from plain ops.
 """
 
 from __future__ import annotations
@@ -54,18 +55,34 @@ def _input_grad(grad_xhat: Tensor, xhat: Tensor, rstd: Tensor, axes: tuple) -> T
     return rstd * (grad_xhat - mean_grad - xhat * mean_projection)
 
 
-class LayerNorm(Function):
-    """Normalise over the trailing ``axes``; weight and bias (or None) have the normalised shape."""
+class Normalize(Function):
+    """``(x - mean) * rstd`` over ``axes``, then ``* weight + bias`` (each broadcasting against x, or None).
+
+    Layer norm and training-mode batch norm are both this op; they differ in ``axes`` and in the
+    shape their affine parameters are given in. With ``running_mean``/``running_var`` (arrays
+    or None) the batch mean and unbiased batch variance also update them in place, as
+    PyTorch's batch norm does. Backward returns the affine gradients at x's shape and leaves
+    summing them back to the parameters' shapes to the engine.
+    """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, axes, eps):
+    def forward(ctx, x, weight, bias, axes, eps, running_mean=None, running_var=None, momentum=0.0):
         xp = ctx.device.backend.xp
-        mean, centred, _, rstd = _moments(xp, x, axes, eps)
+        mean, centred, var, rstd = _moments(xp, x, axes, eps)
         out = centred * rstd
         if weight is not None:
             out = out * weight
         if bias is not None:
             out = out + bias
+        # The running statistics never take part in autograd: they are updated in place.
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += (momentum * mean.reshape(-1)).astype(running_mean.dtype, copy=False)
+        if running_var is not None:
+            count = x.size // var.size
+            unbiased = var.reshape(-1) * (count / (count - 1))
+            running_var *= 1 - momentum
+            running_var += (momentum * unbiased).astype(running_var.dtype, copy=False)
         ctx.axes, ctx.eps = axes, eps
         ctx.save_for_backward(x, weight, mean, rstd)
         return out.astype(x.dtype, copy=False)
@@ -75,63 +92,22 @@ class LayerNorm(Function):
         x, weight, mean, rstd = ctx.saved_tensors
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
         xhat, rstd = _normalized(x, mean, rstd, ctx.axes, ctx.eps)
-        leading = tuple(range(x.ndim - len(ctx.axes)))
-        grad_x = grad_weight = grad_bias = None
+        grad_x = None
         if needs_x:
             grad_xhat = grad if weight is None else grad * weight
             grad_x = _input_grad(grad_xhat, xhat, rstd, ctx.axes)
-        if needs_weight:
-            grad_weight = (grad * xhat).sum(leading)
-        if needs_bias:
-            grad_bias = grad.sum(leading)
-        return grad_x, grad_weight, grad_bias, None, None
+        grad_weight = grad * xhat if needs_weight else None
+        grad_bias = grad if needs_bias else None
+        return grad_x, grad_weight, grad_bias  # the engine fills None for the non-tensor arguments
 
 
-class BatchNorm(Function):
-    """Training-mode batch norm over every axis but the channel axis 1.
-
-    ``running_mean``/``running_var`` (arrays or None) are updated in place with the
-    batch mean and the unbiased batch variance, as PyTorch does.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, momentum, eps):
-        xp = ctx.device.backend.xp
-        axes = (0, *range(2, x.ndim))
-        channel_shape = (-1,) + (1,) * (x.ndim - 2)
-        mean, centred, var, rstd = _moments(xp, x, axes, eps)
-        out = centred * rstd
-        if weight is not None:
-            out = out * weight.reshape(channel_shape)
-        if bias is not None:
-            out = out + bias.reshape(channel_shape)
-        count = x.size // x.shape[1]
-        # The running statistics never take part in autograd: they are updated in place.
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += (momentum * mean.reshape(-1)).astype(running_mean.dtype, copy=False)
-        if running_var is not None:
-            unbiased = var.reshape(-1) * (count / (count - 1))
-            running_var *= 1 - momentum
-            running_var += (momentum * unbiased).astype(running_var.dtype, copy=False)
-        ctx.axes, ctx.eps, ctx.channel_shape = axes, eps, channel_shape
-        ctx.save_for_backward(x, weight, mean, rstd)
-        return out.astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight, mean, rstd = ctx.saved_tensors
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        xhat, rstd = _normalized(x, mean, rstd, ctx.axes, ctx.eps)
-        grad_x = grad_weight = grad_bias = None
-        if needs_x:
-            grad_xhat = grad if weight is None else grad * weight.reshape(ctx.channel_shape)
-            grad_x = _input_grad(grad_xhat, xhat, rstd, ctx.axes)
-        if needs_weight:
-            grad_weight = (grad * xhat).sum(ctx.axes)
-        if needs_bias:
-            grad_bias = grad.sum(ctx.axes)
-        return grad_x, grad_weight, grad_bias, None, None, None, None
+def _affine(out: Tensor, weight, bias, channel_shape: tuple) -> Tensor:
+    """``out * weight + bias`` with per-channel parameters broadcast along dim 1."""
+    if weight is not None:
+        out = out * weight.reshape(channel_shape)
+    if bias is not None:
+        out = out + bias.reshape(channel_shape)
+    return out
 
 
 def _check_vector(op: str, name: str, value, channels: int, input: Tensor) -> None:
@@ -195,7 +171,18 @@ def batch_norm(
         _verify_batch_size("batch_norm", input.shape)
         if eps <= 0.0:
             raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
-        result = BatchNorm.apply(input, weight, bias, running_mean, running_var, float(momentum), float(eps))
+        axes = (0, *range(2, input.ndim))
+        channel_shape = (-1,) + (1,) * (input.ndim - 2)
+        result = Normalize.apply(
+            input,
+            None if weight is None else weight.reshape(channel_shape),
+            None if bias is None else bias.reshape(channel_shape),
+            axes,
+            float(eps),
+            running_mean,
+            running_var,
+            float(momentum),
+        )
         for buffer in (running_mean, running_var):
             if buffer is not None:
                 buffer._bump_version()
@@ -212,9 +199,7 @@ def batch_norm(
     scale = (running_var + eps).rsqrt()
     if weight is not None:
         scale = scale * weight
-    out = (input - running_mean.reshape(channel_shape)) * scale.reshape(channel_shape)
-    if bias is not None:
-        out = out + bias.reshape(channel_shape)
+    out = _affine(input - running_mean.reshape(channel_shape), scale, bias, channel_shape)
     return out if out.dtype is input.dtype else out.to(input.dtype)
 
 
@@ -256,7 +241,7 @@ def layer_norm(
                 f"{shape_str(value.shape)} and normalized_shape = {list(shape)}"
             )
     axes = tuple(range(input.ndim - len(shape), input.ndim))
-    return LayerNorm.apply(input, weight, bias, axes, float(eps))
+    return Normalize.apply(input, weight, bias, axes, float(eps))
 
 
 def group_norm(
@@ -291,13 +276,8 @@ def group_norm(
     _verify_batch_size("group_norm", (batch * channels // num_groups, num_groups, *input.shape[2:]))
     group_size = input.numel() // max(batch * num_groups, 1)
     grouped = input.reshape(batch, num_groups, group_size)
-    out = LayerNorm.apply(grouped, None, None, (2,), float(eps)).reshape(input.shape)
-    channel_shape = (-1,) + (1,) * (input.ndim - 2)
-    if weight is not None:
-        out = out * weight.reshape(channel_shape)
-    if bias is not None:
-        out = out + bias.reshape(channel_shape)
-    return out
+    out = Normalize.apply(grouped, None, None, (2,), float(eps)).reshape(input.shape)
+    return _affine(out, weight, bias, (-1,) + (1,) * (input.ndim - 2))
 
 
 __all__ = ["batch_norm", "layer_norm", "group_norm"]

@@ -18,6 +18,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..errors import DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
+from ._checks import int_tuple
 from .conv import Geometry, crop_frame, frame_input
 from .linalg import matmul
 
@@ -144,16 +145,6 @@ class WindowSpread(Function):
 # -- arguments -----------------------------------------------------------------------------------
 
 
-def _pair(op: str, name: str, value) -> tuple:
-    """An int, or a sequence of one or two ints, as a pair (PyTorch's pooling accepts all three)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    values = tuple(value) if isinstance(value, (tuple, list)) else None
-    if values is None or len(values) not in (1, 2) or not all(isinstance(v, int) for v in values):
-        raise ShapeError(f"{op}: {name} must either be a single int, or a tuple of two ints, got {value!r}")
-    return values * 2 if len(values) == 1 else values
-
-
 def _check_input(op: str, input) -> None:
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
@@ -167,9 +158,14 @@ def _check_input(op: str, input) -> None:
 def _window_geometry(op: str, input, kernel_size, stride, padding, dilation, ceil_mode) -> Geometry:
     """The Geometry of a pooling call, checked as PyTorch checks it."""
     _check_input(op, input)
-    kernel = _pair(op, "kernel_size", kernel_size)
-    stride = kernel if stride is None or stride == () or stride == [] else _pair(op, "stride", stride)
-    padding, dilation = _pair(op, "padding", padding), _pair(op, "dilation", dilation)
+    # PyTorch's pooling accepts an int or a sequence of one or two ints for each size.
+    kernel = int_tuple(op, "kernel_size", kernel_size, 2, repeat_single=True)
+    if stride is None or stride == () or stride == []:
+        stride = kernel
+    else:
+        stride = int_tuple(op, "stride", stride, 2, repeat_single=True)
+    padding = int_tuple(op, "padding", padding, 2, repeat_single=True)
+    dilation = int_tuple(op, "dilation", dilation, 2, repeat_single=True)
     for name, values in (("kernel_size", kernel), ("stride", stride), ("dilation", dilation)):
         if min(values) <= 0:
             raise ShapeError(f"{op}: {name} should be greater than zero, but got {name}={list(values)}")

@@ -16,7 +16,7 @@ from ..dtypes import bool as bool_dtype
 from ..dtypes import int32, int64
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
-from ._checks import broadcast_shapes_or_raise, normalize_dim
+from ._checks import broadcast_shapes_or_raise, normalize_dim, out_of_range_value
 from .index import Index, IndexBackward, IndexPut, getitem
 from .inplace import apply_inplace
 
@@ -53,17 +53,14 @@ def _check_range(op: str, index: Tensor, size: int, dim: int, shape: tuple, wrap
     With ``wrap``, negative indices are returned counted from the end, as PyTorch reads them.
     """
     data = index._data
-    if data.size == 0:
-        return index
-    low, high = int(data.min()), int(data.max())
-    if low < (-size if wrap else 0) or high >= size:
-        bad = high if high >= size else low
+    bad = out_of_range_value(data, -size if wrap else 0, size)
+    if bad is not None:
         allowed = f"[{-size}, {size - 1}]" if wrap else f"[0, {size - 1}]"
         raise IndexOutOfRangeError(
             f"{op}: index {bad} is out of bounds for dimension {dim} with size {size} (tensor of shape "
             f"{shape_str(shape)}); indices must lie in {allowed}"
         )
-    if wrap and low < 0:
+    if wrap and data.size and int(data.min()) < 0:
         backend = index._device.backend
         with backend.context():
             return Tensor._wrap(backend.xp.where(data < 0, data + size, data), index._device)

@@ -16,6 +16,13 @@ class RemovableHandle:
         self.hooks_dict = hooks_dict
         self.id = next(_ids)
 
+    @classmethod
+    def add(cls, hooks_dict: dict, hook) -> RemovableHandle:
+        """Store ``hook`` in ``hooks_dict`` (hooks run in insertion order) and return its handle."""
+        handle = cls(hooks_dict)
+        hooks_dict[handle.id] = hook
+        return handle
+
     def remove(self) -> None:
         """Take the hook out; removing twice is harmless."""
         self.hooks_dict.pop(self.id, None)

@@ -321,11 +321,12 @@ def test_create_graph_makes_hessians_and_products_differentiable(device):
     x = make([0.4, -1.2], device, requires_grad=True)
     v = make([0.3, 0.8], device, requires_grad=True)
     g = lambda t: (t.sin() * (t * t).sum()).sum()
-    gf.autograd.gradcheck(lambda t: hessian(g, t, create_graph=True), (x,))
+    assert gf.autograd.gradcheck(lambda t: hessian(g, t, create_graph=True), (x,))
+    f = lambda s: s.sin() * s.sum()
     for product in (vjp, jvp):
-        gf.autograd.gradcheck(lambda t, u, p=product: p(lambda s: s.sin() * s.sum(), t, u, create_graph=True), (x, v))
+        assert gf.autograd.gradcheck(lambda t, u, p=product: p(f, t, u, create_graph=True), (x, v))
     for product in (hvp, vhp):
-        gf.autograd.gradcheck(lambda t, u, p=product: p(g, t, u, create_graph=True), (x, v))
+        assert gf.autograd.gradcheck(lambda t, u, p=product: p(g, t, u, create_graph=True), (x, v))
 
 
 def _to_torch(value, torch):

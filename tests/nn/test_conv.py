@@ -205,7 +205,7 @@ def test_conv_shape_errors_name_the_shapes_and_the_fix():
     _raises(ShapeError, "negative padding", F.conv2d, x, w, padding=-1)
     _raises(ShapeError, "padding='same' is not supported for strided", F.conv2d, x, w, stride=2, padding="same")
     _raises(ValueError, "invalid padding string 'full'", F.conv2d, x, w, padding="full")
-    _raises(ShapeError, "list of 2 values .* stride=", F.conv2d, x, w, stride=(1, 2, 3))
+    _raises(ShapeError, "sequence of 2 ints .* stride=", F.conv2d, x, w, stride=(1, 2, 3))
     _raises(
         ShapeError,
         r"bias to be 1-dimensional with 6 elements, but got bias of shape \[5\]",

@@ -83,8 +83,12 @@ def test_inplace_activation_overwrites_input():
     x = gf.tensor([-1.0, 2.0])
     out = nn.ReLU(inplace=True)(x)
     assert out is x and x.tolist() == [0.0, 2.0]
-    y = gf.tensor([-1.0, 2.0], requires_grad=True) * 1
-    nn.LeakyReLU(0.5, inplace=True)(y).sum().backward()
+    base = gf.tensor([-1.0, 2.0], requires_grad=True)
+    y = base * 1
+    out = nn.LeakyReLU(0.5, inplace=True)(y)
+    assert out is y and y.tolist() == [-0.5, 2.0]
+    out.sum().backward()  # the in-place op took over y's place in the graph
+    assert base.grad.tolist() == [0.5, 1.0]
 
 
 def test_flatten_unflatten_identity():

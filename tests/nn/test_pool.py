@@ -199,7 +199,7 @@ def test_pooling_errors_name_the_problem():
     _raises(ShapeError, "stride should be greater than zero", F.max_pool2d, x, 2, stride=0)
     _raises(ShapeError, "dilation should be greater than zero", F.max_pool2d, x, 2, dilation=0)
     _raises(ShapeError, "pad must be non-negative", F.avg_pool2d, x, 2, padding=-1)
-    _raises(ShapeError, "kernel_size must either be a single int, or a tuple of two ints", F.max_pool2d, x, (2, 2, 2))
+    _raises(ShapeError, "kernel_size must be a single int or a sequence of 2 ints", F.max_pool2d, x, (2, 2, 2))
     _raises(ValueError, "divisor must be not zero", F.avg_pool2d, x, 2, divisor_override=0)
     _raises(ShapeError, r"Expected|3-D \(C, H, W\)", F.adaptive_avg_pool2d, gf.randn(5, 5), 2)
     _raises(ShapeError, "output_size must be an int or a pair", F.adaptive_avg_pool2d, x, (2, 2, 2))

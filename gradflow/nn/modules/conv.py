@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ...errors import ShapeError
+from ...ops._checks import int_tuple
 from ...ops.conv import conv1d, conv2d, conv_transpose2d
 from ...ops.creation import empty
 from ...ops.padding import pad
@@ -15,17 +16,6 @@ from ..parameter import Parameter
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _ntuple(value, dims: int, name: str, owner: str) -> tuple:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * dims
-    values = tuple(value)
-    if len(values) == 1:
-        values = values * dims
-    if len(values) != dims or not all(isinstance(v, int) for v in values):
-        raise ValueError(f"{owner}: {name} must be an int or a tuple of {dims} ints, got {value!r}")
-    return values
 
 
 class _ConvNd(Module):
@@ -47,7 +37,6 @@ class _ConvNd(Module):
         padding_mode: str = "zeros",
         device=None,
         dtype=None,
-        output_padding=0,
     ):
         super().__init__()
         owner, dims = type(self).__name__, self._dims
@@ -61,10 +50,10 @@ class _ConvNd(Module):
                 f"{owner}: padding_mode must be one of {list(_PADDING_MODES)}, but got padding_mode={padding_mode!r}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _ntuple(kernel_size, dims, "kernel_size", owner)
-        self.stride = _ntuple(stride, dims, "stride", owner)
-        self.dilation = _ntuple(dilation, dims, "dilation", owner)
-        self.output_padding = _ntuple(output_padding, dims, "output_padding", owner)
+        self.kernel_size = int_tuple(owner, "kernel_size", kernel_size, dims, repeat_single=True)
+        self.stride = int_tuple(owner, "stride", stride, dims, repeat_single=True)
+        self.dilation = int_tuple(owner, "dilation", dilation, dims, repeat_single=True)
+        self.output_padding = (0,) * dims  # ConvTranspose2d sets its own
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
@@ -73,9 +62,8 @@ class _ConvNd(Module):
                 raise ValueError(f"{owner}: padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
-            self.padding = _ntuple(padding, dims, "padding", owner)
+            self.padding = int_tuple(owner, "padding", padding, dims, repeat_single=True)
         self._reversed_padding_repeated_twice = self._reversed_padding()
-        self.transposed = type(self).transposed
         if self.transposed:
             shape = (in_channels, out_channels // groups, *self.kernel_size)
         else:
@@ -109,12 +97,12 @@ class _ConvNd(Module):
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
 
-    def _padded_call(self, function, input):
-        """Run ``function(input, padding)``, padding first with F.pad for the non-zero padding modes."""
-        if self.padding_mode == "zeros":
-            return function(input, self.padding)
-        padded = pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-        return function(padded, 0)
+    def forward(self, input):
+        """The convolution; the non-zero padding modes pad with F.pad first, then convolve unpadded."""
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            input, padding = pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode), 0
+        return type(self)._convolution(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -136,38 +124,19 @@ class _ConvNd(Module):
 class Conv1d(_ConvNd):
     """1-D convolution over (N, C_in, L) or (C_in, L) inputs; weight (out_channels, in_channels/groups, k).
 
-    ``padding_mode`` 'reflect', 'replicate' or 'circular' pads with F.pad before a zero-padding conv.
+    Arguments as ``Conv2d``'s. ``padding_mode`` 'reflect', 'replicate' or 'circular' pads with
+    F.pad before a zero-padding conv.
     """
 
     _dims = 1
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype
-        )
-
-    def forward(self, input):
-        return self._padded_call(
-            lambda x, padding: conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups),
-            input,
-        )
+    _convolution = staticmethod(conv1d)
 
 
 class Conv2d(_ConvNd):
     """2-D convolution over (N, C_in, H, W) or (C_in, H, W); weight (out_channels, in_channels/groups, kH, kW).
+
+    ``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+    padding_mode='zeros', device=None, dtype=None)``, as in PyTorch.
 
     >>> import gradflow as gf
     >>> from gradflow.nn.modules.conv import Conv2d
@@ -176,30 +145,7 @@ class Conv2d(_ConvNd):
     """
 
     _dims = 2
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size,
-        stride=1,
-        padding=0,
-        dilation=1,
-        groups: int = 1,
-        bias: bool = True,
-        padding_mode: str = "zeros",
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype
-        )
-
-    def forward(self, input):
-        return self._padded_call(
-            lambda x, padding: conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups),
-            input,
-        )
+    _convolution = staticmethod(conv2d)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -232,19 +178,10 @@ class ConvTranspose2d(_ConvNd):
         if isinstance(padding, str):
             raise ValueError(f"{type(self).__name__}: padding must be an int or a tuple of ints, got {padding!r}")
         super().__init__(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-            padding_mode,
-            device,
-            dtype,
-            output_padding,
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype
         )
+        owner = type(self).__name__
+        self.output_padding = int_tuple(owner, "output_padding", output_padding, self._dims, repeat_single=True)
 
     def _output_padding(self, input, output_size) -> tuple:
         """The output_padding that makes the output ``output_size`` (spatial, or with batch/channel dims)."""

@@ -25,7 +25,7 @@ def _lambdas_per_group(optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[i
 
 
 class _LambdaState(LRScheduler):
-    """Saves and restores ``lr_lambdas`` as PyTorch does.
+    """Takes ``lr_lambda`` (one function, or one per param group), and saves and restores it as PyTorch does.
 
     Plain functions and lambdas are code, not state: they are saved as None and
     the restoring scheduler keeps its own. Callable objects are saved as a copy
@@ -33,6 +33,16 @@ class _LambdaState(LRScheduler):
     """
 
     lr_lambdas: list[Callable[[int], float]]
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
+        last_epoch: int = -1,
+    ) -> None:
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas_per_group(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
 
     def state_dict(self) -> dict[str, Any]:
         """Every attribute except the optimizer; ``lr_lambdas`` as None or a callable object's ``__dict__``."""
@@ -61,16 +71,6 @@ class LambdaLR(_LambdaState):
         >>> scheduler = LambdaLR(optimizer, lr_lambda=lambda epoch: 0.95**epoch)
     """
 
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
-        last_epoch: int = -1,
-    ) -> None:
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas_per_group(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
-
     def get_lr(self) -> list[float]:
         """``base_lr * lr_lambda(last_epoch)`` for each group."""
         self._warn_get_lr_outside_step()
@@ -83,16 +83,6 @@ class MultiplicativeLR(_LambdaState):
     Example:
         >>> scheduler = MultiplicativeLR(optimizer, lr_lambda=lambda epoch: 0.95)
     """
-
-    def __init__(
-        self,
-        optimizer: Optimizer,
-        lr_lambda: Callable[[int], float] | list[Callable[[int], float]],
-        last_epoch: int = -1,
-    ) -> None:
-        self.optimizer = optimizer
-        self.lr_lambdas = _lambdas_per_group(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         """The current rates times ``lr_lambda(last_epoch)``; unchanged on the initial step."""
