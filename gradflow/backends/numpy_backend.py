@@ -112,3 +112,59 @@ class NumpyBackend:
         from .optim_numpy import adagrad_step
 
         adagrad_step(params, grads, state_sums, steps, **hyperparameters)
+
+    # -- fused primitives (references; the CuPy backend launches kernels/*.cu) ----
+    # Contracts and formulas live in gradflow/backends/fused/<family>.py.
+    def bias_act_forward(self, x, bias, activation):
+        """activation(x + bias) with bias over the last axis (bias may be None)."""
+        from .fused import elementwise
+
+        return elementwise.numpy_bias_act_forward(x, bias, activation)
+
+    def bias_act_backward(self, grad, x, bias, activation, need_bias_grad):
+        """(input gradient, bias gradient or None) of bias_act_forward."""
+        from .fused import elementwise
+
+        return elementwise.numpy_bias_act_backward(grad, x, bias, activation, need_bias_grad)
+
+    def softmax_forward(self, x, log):
+        """softmax (or log_softmax when ``log``) over the last axis."""
+        from .fused import softmax
+
+        return softmax.numpy_softmax_forward(x, log)
+
+    def softmax_backward(self, grad, out, log):
+        """Input gradient of softmax_forward from its output."""
+        from .fused import softmax
+
+        return softmax.numpy_softmax_backward(grad, out, log)
+
+    def cross_entropy_forward(self, logits, target, weight, ignore_index, label_smoothing):
+        """Per-row cross-entropy of (N, C) logits against class indices, and each row's logsumexp."""
+        from .fused import loss
+
+        return loss.numpy_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)
+
+    def cross_entropy_backward(self, grad, logits, target, weight, lse, ignore_index, label_smoothing):
+        """Gradient of the per-row losses with respect to the logits."""
+        from .fused import loss
+
+        return loss.numpy_cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, label_smoothing)
+
+    def layer_norm_forward(self, x, weight, bias, eps):
+        """Layer norm over the last axis: (output, mean, 1/std) per row."""
+        from .fused import norm
+
+        return norm.numpy_layer_norm_forward(x, weight, bias, eps)
+
+    def layer_norm_backward(self, grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad):
+        """(input, weight, bias) gradients of layer_norm_forward (None where not needed)."""
+        from .fused import norm
+
+        return norm.numpy_layer_norm_backward(grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad)
+
+    def dropout_forward(self, x, p):
+        """(x * mask / (1 - p), mask) with mask drawn from this backend's generator."""
+        from .fused import dropout
+
+        return dropout.numpy_dropout_forward(self, x, p)

@@ -1,0 +1,104 @@
+"""Loads, caches and launches the hand-written CUDA kernels of ``kernels/*.cu``.
+
+One source file per family (``elementwise``, ``softmax``, ``loss``, ``norm``,
+``optim``, ``dropout``). Kernels are templates named ``gf_<family>_<op>`` and
+instantiated by name (``"gf_softmax_forward<float>"``): each family module in
+``gradflow/backends/fused/`` lists the instantiations it launches in
+``KERNELS``, the loader compiles exactly those, and
+``tests/test_kernels_compile.py`` compiles the same source with NVRTC on every
+machine (no GPU needed) and checks that each one is in the PTX.
+
+The sources ship inside the package (``gradflow/kernels`` links to the
+repository's ``kernels/``). ``kernels/common.cuh`` is pasted in place of its
+``#include`` so the source text CuPy caches by is the whole program.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = ("elementwise", "softmax", "loss", "norm", "optim", "dropout")
+
+# Options shared by CuPy's compile and the NVRTC compile test.
+COMPILE_OPTIONS = ("-std=c++17",)
+
+_INCLUDE = '#include "common.cuh"'
+
+
+def kernel_dir() -> Path:
+    """The folder holding the ``.cu`` sources (inside the installed package)."""
+    return Path(__file__).resolve().parent.parent / "kernels"
+
+
+def expected_kernels(family: str) -> tuple[str, ...]:
+    """The name expressions (``"gf_softmax_forward<float>"``) the family's launcher uses."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown kernel family {family!r}; the families are {', '.join(FAMILIES)}")
+    return tuple(importlib.import_module(f"gradflow.backends.fused.{family}").KERNELS)
+
+
+@functools.cache
+def kernel_source(family: str) -> str:
+    """The full source of ``kernels/<family>.cu`` with ``common.cuh`` pasted in."""
+    folder = kernel_dir()
+    source = (folder / f"{family}.cu").read_text()
+    if _INCLUDE in source:
+        source = source.replace(_INCLUDE, (folder / "common.cuh").read_text(), 1)
+    return source
+
+
+@functools.cache
+def _module(family: str, device_index: int):
+    import cupy
+
+    with cupy.cuda.Device(device_index):
+        module = cupy.RawModule(
+            code=kernel_source(family), options=COMPILE_OPTIONS, name_expressions=expected_kernels(family)
+        )
+        module.compile()
+    return module
+
+
+@functools.cache
+def get_kernel(family: str, name: str, device_index: int):
+    """The compiled kernel ``name`` (a name expression listed in the family's KERNELS) on one GPU."""
+    return _module(family, device_index).get_function(name)
+
+
+@functools.cache
+def multiprocessor_count(device_index: int) -> int:
+    import cupy
+
+    return int(cupy.cuda.Device(device_index).attributes["MultiProcessorCount"])
+
+
+def grid_size(n: int, block: int, device_index: int, blocks_per_sm: int = 8) -> int:
+    """Blocks for a grid-stride loop over ``n`` items: enough to fill the GPU, never more than needed."""
+    wanted = (max(int(n), 1) + block - 1) // block
+    return max(1, min(wanted, multiprocessor_count(device_index) * blocks_per_sm))
+
+
+def launch(family: str, name: str, array, grid: int, block: int, args: tuple, shared_mem: int = 0) -> None:
+    """Launch kernel ``name`` of ``family`` on the GPU (and current stream) that holds ``array``.
+
+    Scalars in ``args`` must be NumPy scalars of the kernel's parameter types
+    (``np.int64`` for ``long long``, ``np.float32`` for ``float``): CuPy passes
+    a Python float as a double.
+    """
+    device_index = array.device.id
+    kernel = get_kernel(family, name, device_index)
+    with array.device:
+        kernel((int(grid),), (int(block),), args, shared_mem=int(shared_mem))
+
+
+def dtype_suffix(dtype) -> str:
+    """The template argument for a NumPy dtype: float, double or gf_half."""
+    dtype = np.dtype(dtype)
+    names = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.float16): "gf_half"}
+    if dtype not in names:
+        raise TypeError(f"no CUDA kernel for dtype {dtype}; the kernels take float16, float32 and float64")
+    return names[dtype]
