@@ -65,5 +65,6 @@ from . import optim  # noqa: E402
 from . import utils  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import viz  # noqa: E402
+from . import bench, profiler  # noqa: E402
 from .dlpack import from_dlpack  # noqa: E402
 from .utils import checkpoint as _checkpoint, data as _data  # noqa: E402,F401 - gradflow.utils.data after import gradflow

@@ -1,4 +1,5 @@
-"""The ``gradflow`` command: ``gradflow demo`` trains the digits models (the README's main job)."""
+"""The ``gradflow`` command: ``demo`` trains the digits models (the README's main job), ``info`` describes
+this machine, ``bench`` compares the training throughput of its devices."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-plot", action="store_true", help="do not write the plot")
     demo.add_argument("--short", action="store_true", help="one epoch, for CI (also GRADFLOW_EXAMPLE_SHORT=1)")
     demo.add_argument("--seed", type=int, default=0, help="seed for the weights, the split and the shuffling")
+    from .bench.cli import add_parser as add_bench_parser
+    from .info import add_parser as add_info_parser
+
+    add_info_parser(commands)
+    add_bench_parser(commands)
     return parser
 
 
@@ -57,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gradflow demo: {error}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "info":
+        from .info import run as run_info
+
+        return run_info(args)
+    if args.command == "bench":
+        from .bench.cli import run as run_bench
+
+        return run_bench(args)
     parser.print_help()
     return 0
 

@@ -14,6 +14,7 @@ import threading
 
 from ..errors import AnomalyError, GraphError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
+from . import function as _function
 from .anomaly_mode import _anomaly, forward_location
 from .function import RETAIN_KEY, Node
 from .grad_mode import _state
@@ -196,6 +197,7 @@ def _run(roots, retain_graph, create_graph, captures):
     order = _reachable_nodes(stack)
     needed = _nodes_leading_to(order, leaf_slots, node_slots) if captures is not None else None
     anomaly = _anomaly.enabled
+    profiler = _function.profiler_hook
 
     for node in order:
         grads = buffers.pop(node, None)
@@ -214,10 +216,14 @@ def _run(roots, retain_graph, create_graph, captures):
                     shape, dtype = node.output_meta[output_nr]
                     xp = node.device.backend.xp
                     grads[output_nr] = Tensor._wrap(xp.zeros(shape, dtype=dtype.np), node.out_device or node.device)
+        if profiler is not None:
+            frame = profiler.enter_backward(node)
         if anomaly:
             input_grads = _backward_with_anomaly_checks(node, grads)
         else:
             input_grads = node.function.backward(node, *grads)
+        if profiler is not None:
+            profiler.exit_op(frame)
         if not retain_graph:
             node.release()
         if input_grads.__class__ is not tuple or len(input_grads) != len(node.next_edges):

@@ -28,6 +28,9 @@ from .grad_mode import _state
 _sequence = itertools.count()
 _RELEASED = "released"
 
+# The active gradflow.profiler recorder, or None. Read once per op, so profiling off costs one global check.
+profiler_hook = None
+
 # The key under which retain_grad's hook sits in a node's hooks (run after the user's hooks).
 RETAIN_KEY = "retain_grad"
 
@@ -160,6 +163,9 @@ class Function:
     def apply(cls, *args, **kwargs):
         """Run forward on the arrays behind ``args`` and record a node when gradients are needed."""
         # The hot path of every op: kept free of closures, keyword parsing and repeated lookups.
+        profiler = profiler_hook
+        if profiler is not None:
+            frame = profiler.enter_op(cls.__name__, args)
         device = None
         requires_grad = False
         arrays = []
@@ -192,6 +198,8 @@ class Function:
             outputs = Tensor._wrap(result, out_device)
         if requires_grad and _state.enabled:
             _record(ctx, args, outputs)
+        if profiler is not None:  # an op that raised never gets here: the profiler drops its frame
+            profiler.exit_op(frame)
         return outputs
 
 

@@ -28,6 +28,9 @@ COMPILE_OPTIONS = ("-std=c++17",)
 
 _INCLUDE = '#include "common.cuh"'
 
+# Called as launch_hook(family, name) on every launch while gradflow.profiler records; None otherwise.
+launch_hook = None
+
 
 def kernel_dir() -> Path:
     """The folder holding the ``.cu`` sources (inside the installed package)."""
@@ -89,6 +92,8 @@ def launch(family: str, name: str, array, grid: int, block: int, args: tuple, sh
     (``np.int64`` for ``long long``, ``np.float32`` for ``float``): CuPy passes
     a Python float as a double.
     """
+    if launch_hook is not None:
+        launch_hook(family, name)
     device_index = array.device.id
     kernel = get_kernel(family, name, device_index)
     with array.device:
