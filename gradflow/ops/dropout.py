@@ -1,8 +1,11 @@
 """Dropout: a mask drawn from the device's generator, scaled by 1/(1-p).
 
-The mask comes from ``input._device.backend.rand``, so ``gradflow.manual_seed``
-makes a run reproducible on each device. Forward keeps the scaled mask; backward
-multiplies by it (a constant), so double backward needs nothing more.
+Forward is the backend's fused primitive ``dropout_forward`` (mask and scale in one
+pass): the CPU draws the mask with ``backend.rand``, the GPU with the Philox kernel
+of ``kernels/dropout.cu`` keyed by the backend's (seed, draws) state, so
+``gradflow.manual_seed`` and ``get/set_rng_state`` replay masks on each device.
+Forward keeps the uint8 mask; backward multiplies by the scaled mask (a constant),
+so double backward needs nothing more.
 """
 
 from __future__ import annotations
@@ -17,18 +20,18 @@ from ._checks import require_float
 class Dropout(Function):
     @staticmethod
     def forward(ctx, x, p):
-        backend = ctx.device.backend
-        # Keep an element with probability 1 - p: u < 1 - p for u uniform in [0, 1).
-        keep = backend.rand(x.shape, x.dtype) < (1.0 - p)
-        scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
-        mask = keep.astype(x.dtype) * x.dtype.type(scale)
+        out, mask = ctx.device.backend.dropout_forward(x, p)
+        ctx.scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
         ctx.save_for_backward(mask)
-        return x * mask
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
-        return grad * mask, None
+        # The same scaled mask as forward's product, so gradients equal forward's scaling bit for bit.
+        dtype = grad._data.dtype
+        scaled_mask = mask._data.astype(dtype) * dtype.type(ctx.scale)
+        return grad * Tensor._wrap(scaled_mask, grad._device), None
 
 
 def _check_probability(p) -> float:

@@ -1,17 +1,23 @@
 """Normalisation: batch_norm, layer_norm and group_norm.
 
-Layer norm, group norm and training-mode batch norm are one Function,
-``Normalize``, with the classic closed-form backward: one pass over the normalised
-input ``xhat`` and the inverse standard deviation ``rstd``. Forward saves the
-input, its mean and ``rstd`` (two small arrays) and rebuilds ``xhat`` in backward.
-Under ``create_graph=True`` the backward recomputes mean and ``rstd`` with
-differentiable gradflow ops instead, so second derivatives are exact. Group norm
-reshapes into groups, normalises each, then applies its per-channel affine;
-eval-mode batch norm is an affine map built from plain ops.
+Group norm and training-mode batch norm are one Function, ``Normalize``, with the
+classic closed-form backward: one pass over the normalised input ``xhat`` and the
+inverse standard deviation ``rstd``. Forward saves the input, its mean and ``rstd``
+(two small arrays) and rebuilds ``xhat`` in backward. Under ``create_graph=True``
+the backward recomputes mean and ``rstd`` with differentiable gradflow ops instead,
+so second derivatives are exact. Group norm reshapes into groups, normalises each,
+then applies its per-channel affine; eval-mode batch norm is an affine map built
+from plain ops.
+
+Layer norm views its input as ``(rows, D)`` and calls the backend's fused
+primitives (``layer_norm_forward``/``layer_norm_backward``: NumPy on the CPU,
+``kernels/norm.cu`` on the GPU); under ``create_graph=True`` its backward is the
+same differentiable closed form.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from ..autograd.function import Function
@@ -99,6 +105,46 @@ class Normalize(Function):
         grad_weight = grad * xhat if needs_weight else None
         grad_bias = grad if needs_bias else None
         return grad_x, grad_weight, grad_bias  # the engine fills None for the non-tensor arguments
+
+
+class LayerNorm(Function):
+    """Layer norm over the last axis of 2-D ``x`` with ``(D,)`` weight/bias (or None): the fused primitives."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        out, mean, rstd = ctx.device.backend.layer_norm_forward(x, weight, bias, eps)
+        ctx.eps = eps
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, rstd = ctx.saved_tensors
+        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+        if not is_grad_enabled():
+            # A plain backward: one fused primitive on arrays, nothing recorded.
+            grads = ctx.device.backend.layer_norm_backward(
+                grad._data,
+                x._data,
+                mean._data,
+                rstd._data,
+                None if weight is None else weight._data,
+                needs_weight,
+                needs_bias,
+            )
+            grad_x, grad_weight, grad_bias = (
+                None if array is None else Tensor._wrap(array, grad._device) for array in grads
+            )
+            return (grad_x if needs_x else None), grad_weight, grad_bias
+        # create_graph=True: the closed form from differentiable ops, with statistics recomputed from x.
+        xhat, rstd = _normalized(x, mean, rstd, (1,), ctx.eps)
+        grad_x = None
+        if needs_x:
+            grad_xhat = grad if weight is None else grad * weight
+            grad_x = _input_grad(grad_xhat, xhat, rstd, (1,))
+        grad_weight = (grad * xhat).sum(0) if needs_weight else None
+        grad_bias = grad.sum(0) if needs_bias else None
+        return grad_x, grad_weight, grad_bias
 
 
 def _affine(out: Tensor, weight, bias, channel_shape: tuple) -> Tensor:
@@ -240,8 +286,15 @@ def layer_norm(
                 f"layer_norm: Expected {name} to be of same shape as normalized_shape, but got {name} of shape "
                 f"{shape_str(value.shape)} and normalized_shape = {list(shape)}"
             )
-    axes = tuple(range(input.ndim - len(shape), input.ndim))
-    return Normalize.apply(input, weight, bias, axes, float(eps))
+    features = math.prod(shape)
+    rows = math.prod(input.shape[: input.ndim - len(shape)])
+    out = LayerNorm.apply(
+        input.reshape(rows, features),
+        None if weight is None else weight.reshape(features),
+        None if bias is None else bias.reshape(features),
+        float(eps),
+    )
+    return out.reshape(input.shape)
 
 
 def group_norm(

@@ -1,0 +1,251 @@
+"""Layer norm over the last axis of a ``(rows, cols)`` array: the NumPy reference and the CUDA launchers.
+
+Forward returns ``(y, mean, rstd)``: ``y`` in x's dtype, ``mean`` and ``rstd`` of shape
+``(rows,)`` in the accumulation dtype (float32, or float64 for float64 input), with
+``rstd = 1 / sqrt(var + eps)`` and the biased variance. Backward, with
+``xhat = (x - mean) * rstd`` and ``gw = grad * weight`` (or ``grad``)::
+
+    grad_x      = rstd * (gw - mean(gw) - xhat * mean(gw * xhat))   per row
+    grad_weight = sum over rows of grad * xhat
+    grad_bias   = sum over rows of grad
+
+The weight and bias gradients come back in the accumulation dtype (the autograd
+engine casts them to the parameters' dtype). A row of length 0 has mean 0 and
+rstd NaN, as in PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+
+_SUFFIXES = ("float", "double", "gf_half")
+_VECTOR_WIDTHS = {"float": 4, "double": 2, "gf_half": 8}  # elements per 16-byte load
+
+KERNELS = tuple(
+    f"gf_norm_{op}<{suffix}, {width}>"
+    for op in ("forward", "backward")
+    for suffix in _SUFFIXES
+    for width in (1, _VECTOR_WIDTHS[suffix])
+) + tuple(f"gf_norm_param_grad<{suffix}>" for suffix in _SUFFIXES)
+
+# Rows of the weight/bias-gradient kernel handled by one block at a time (its blockDim.x / 32).
+_PARAM_ROW_LANES = 8
+
+
+def accumulation_dtype(dtype) -> np.dtype:
+    """float64 for float64 data, float32 otherwise (float16 statistics accumulate in float32)."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def _empty_statistics(xp, rows: int, acc):
+    """Mean 0 and rstd NaN for rows of length 0 (PyTorch's values)."""
+    return xp.zeros(rows, dtype=acc), xp.full(rows, np.nan, dtype=acc)
+
+
+# -- NumPy reference -------------------------------------------------------------------------
+def numpy_layer_norm_forward(x, weight, bias, eps):
+    """``(y, mean, rstd)`` of layer norm over the last axis of 2-D ``x``; weight/bias are ``(cols,)`` or None."""
+    acc = accumulation_dtype(x.dtype)
+    rows, cols = x.shape
+    if cols == 0:
+        return x.copy(), *_empty_statistics(np, rows, acc)
+    values = x.astype(acc, copy=False)
+    mean = values.mean(axis=1)
+    out = values - mean[:, None]
+    var = np.mean(out * out, axis=1)
+    rstd = 1.0 / np.sqrt(var + eps)
+    out *= rstd[:, None]
+    if weight is not None:
+        out *= weight
+    if bias is not None:
+        out += bias
+    return out.astype(x.dtype, copy=False), mean, rstd
+
+
+def numpy_layer_norm_backward(grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad):
+    """``(grad_x, grad_weight or None, grad_bias or None)`` of ``numpy_layer_norm_forward``."""
+    acc = accumulation_dtype(x.dtype)
+    rows, cols = x.shape
+    grad_values = grad.astype(acc, copy=False)
+    grad_weight = np.zeros(cols, dtype=acc) if need_weight_grad else None
+    grad_bias = grad_values.sum(axis=0) if need_bias_grad else None
+    if cols == 0 or rows == 0:
+        return np.zeros(x.shape, dtype=x.dtype), grad_weight, grad_bias
+    rstd_column = rstd.astype(acc, copy=False)[:, None]
+    xhat = (x.astype(acc, copy=False) - mean.astype(acc, copy=False)[:, None]) * rstd_column
+    if need_weight_grad:
+        grad_weight = (grad_values * xhat).sum(axis=0)
+    scaled = grad_values if weight is None else grad_values * weight.astype(acc, copy=False)
+    mean_scaled = scaled.mean(axis=1, keepdims=True)
+    mean_projection = (scaled * xhat).mean(axis=1, keepdims=True)
+    grad_x = rstd_column * (scaled - mean_scaled - xhat * mean_projection)
+    return grad_x.astype(x.dtype, copy=False), grad_weight, grad_bias
+
+
+# -- CUDA launchers --------------------------------------------------------------------------
+def _output(cupy, given, shape, dtype, name: str):
+    """``given`` after checking it can take the result, or a new empty array."""
+    if given is None:
+        return cupy.empty(shape, dtype=dtype)
+    if tuple(given.shape) != tuple(shape) or given.dtype != dtype or not given.flags.c_contiguous:
+        raise ValueError(
+            f"layer_norm: {name} must be a C-contiguous {np.dtype(dtype)} array of shape {tuple(shape)}, "
+            f"got {given.dtype} {tuple(given.shape)}"
+        )
+    return given
+
+
+def _parameter(cupy, value, dtype):
+    """weight/bias as a contiguous array of x's dtype (the kernels read them as x's type)."""
+    if value is None:
+        return None
+    return cupy.ascontiguousarray(value.reshape(-1).astype(dtype, copy=False))
+
+
+def _vector_width(suffix: str, cols: int, arrays) -> int:
+    """16-byte loads when every row starts 16-byte aligned: cols a multiple of the width, aligned pointers."""
+    width = _VECTOR_WIDTHS[suffix]
+    if cols % width or any(array.data.ptr % 16 for array in arrays if array is not None):
+        return 1
+    return width
+
+
+def _block_size(packs: int) -> int:
+    """Threads per row: a multiple of 32 covering the row's loads, more for very long rows."""
+    if packs > 4096:
+        return 1024
+    if packs > 1024:
+        return 512
+    return min(256, max(32, (packs + 31) // 32 * 32))
+
+
+def _row_grid(rows: int, block: int, device_index: int) -> int:
+    return kernels.grid_size(rows, 1, device_index, blocks_per_sm=max(1, 2048 // block))
+
+
+def cuda_layer_norm_forward(x, weight, bias, eps, out=None, mean_out=None, rstd_out=None):
+    """``(y, mean, rstd)`` like ``numpy_layer_norm_forward``, by ``gf_norm_forward`` (Welford, one block per row)."""
+    import cupy
+
+    x = cupy.ascontiguousarray(x)
+    rows, cols = x.shape
+    suffix = kernels.dtype_suffix(x.dtype)
+    acc = accumulation_dtype(x.dtype)
+    y = _output(cupy, out, x.shape, x.dtype, "out")
+    mean = _output(cupy, mean_out, (rows,), acc, "mean_out")
+    rstd = _output(cupy, rstd_out, (rows,), acc, "rstd_out")
+    if rows == 0:
+        return y, mean, rstd
+    if cols == 0:
+        mean.fill(0)
+        rstd.fill(np.nan)
+        return y, mean, rstd
+    weight, bias = _parameter(cupy, weight, x.dtype), _parameter(cupy, bias, x.dtype)
+    width = _vector_width(suffix, cols, (x, y, weight, bias))
+    block = _block_size(cols // width)
+    grid = _row_grid(rows, block, x.device.id)
+    args = (
+        x,
+        x if weight is None else weight,  # never read without the flag
+        x if bias is None else bias,
+        y,
+        mean,
+        rstd,
+        np.int64(rows),
+        np.int64(cols),
+        np.float64(eps),
+        np.int64(weight is not None),
+        np.int64(bias is not None),
+    )
+    kernels.launch("norm", f"gf_norm_forward<{suffix}, {width}>", x, grid, block, args)
+    return y, mean, rstd
+
+
+def _param_chunks(rows: int, cols: int, device_index: int) -> tuple[int, int]:
+    """``(rows_per_chunk, chunks)``: enough (column tile, row chunk) tiles to fill the GPU."""
+    column_tiles = (cols + 31) // 32
+    wanted = kernels.multiprocessor_count(device_index) * 8
+    chunks = max(1, min((rows + _PARAM_ROW_LANES - 1) // _PARAM_ROW_LANES, -(-wanted // column_tiles)))
+    rows_per_chunk = -(-rows // chunks)
+    return rows_per_chunk, -(-rows // rows_per_chunk)
+
+
+def cuda_layer_norm_backward(
+    grad,
+    x,
+    mean,
+    rstd,
+    weight,
+    need_weight_grad,
+    need_bias_grad,
+    grad_input_out=None,
+    weight_grad_out=None,
+    bias_grad_out=None,
+):
+    """``(grad_x, grad_weight or None, grad_bias or None)`` like ``numpy_layer_norm_backward``.
+
+    ``gf_norm_backward`` writes grad_x (one block per row); ``gf_norm_param_grad`` writes
+    per-chunk column sums that one CuPy sum over chunks turns into the weight/bias gradients.
+    """
+    import cupy
+
+    x = cupy.ascontiguousarray(x)
+    rows, cols = x.shape
+    suffix = kernels.dtype_suffix(x.dtype)
+    acc = accumulation_dtype(x.dtype)
+    grad = cupy.ascontiguousarray(grad.astype(x.dtype, copy=False))
+    mean = cupy.ascontiguousarray(mean.astype(acc, copy=False))
+    rstd = cupy.ascontiguousarray(rstd.astype(acc, copy=False))
+    grad_x = _output(cupy, grad_input_out, x.shape, x.dtype, "grad_input_out")
+    grad_weight = _output(cupy, weight_grad_out, (cols,), acc, "weight_grad_out") if need_weight_grad else None
+    grad_bias = _output(cupy, bias_grad_out, (cols,), acc, "bias_grad_out") if need_bias_grad else None
+    if rows == 0 or cols == 0:
+        grad_x.fill(0)
+        for result in (grad_weight, grad_bias):
+            if result is not None:
+                result.fill(0)
+        return grad_x, grad_weight, grad_bias
+    weight = _parameter(cupy, weight, x.dtype)
+    width = _vector_width(suffix, cols, (grad, x, grad_x, weight))
+    block = _block_size(cols // width)
+    args = (
+        grad,
+        x,
+        mean,
+        rstd,
+        x if weight is None else weight,  # never read without the flag
+        grad_x,
+        np.int64(rows),
+        np.int64(cols),
+        np.int64(weight is not None),
+    )
+    grid = _row_grid(rows, block, x.device.id)
+    kernels.launch("norm", f"gf_norm_backward<{suffix}, {width}>", x, grid, block, args)
+    if need_weight_grad or need_bias_grad:
+        rows_per_chunk, chunks = _param_chunks(rows, cols, x.device.id)
+        partial_weight = cupy.empty((chunks, cols), dtype=acc) if need_weight_grad else mean
+        partial_bias = cupy.empty((chunks, cols), dtype=acc) if need_bias_grad else mean
+        tiles = chunks * ((cols + 31) // 32)
+        args = (
+            grad,
+            x,
+            mean,
+            rstd,
+            partial_weight,  # ``mean`` stands in where not needed: never written without the flag
+            partial_bias,
+            np.int64(rows),
+            np.int64(cols),
+            np.int64(rows_per_chunk),
+            np.int64(chunks),
+            np.int64(need_weight_grad),
+            np.int64(need_bias_grad),
+        )
+        grid = kernels.grid_size(tiles, 1, x.device.id)
+        kernels.launch("norm", f"gf_norm_param_grad<{suffix}>", x, grid, 32 * _PARAM_ROW_LANES, args)
+        if need_weight_grad:
+            cupy.sum(partial_weight, axis=0, out=grad_weight)
+        if need_bias_grad:
+            cupy.sum(partial_bias, axis=0, out=grad_bias)
+    return grad_x, grad_weight, grad_bias

@@ -1,0 +1,212 @@
+// Layer norm over the last axis of a C-contiguous (rows, cols) array.
+//
+// gf_norm_forward:      one block per row (grid-stride over rows). Each thread runs Welford's
+//                       update over its strided elements, the (count, mean, M2) triples are merged
+//                       across the warp with shuffles and across the block through shared memory
+//                       (Chan's parallel combine), then a second pass writes
+//                       y = (x - mean) * rstd * w + b with rstd = 1 / sqrt(M2 / cols + eps).
+// gf_norm_backward:     one block per row: grad_x = rstd * (gw - mean(gw) - xhat * mean(gw * xhat))
+//                       with gw = g * w (or g) and xhat = (x - mean) * rstd.
+// gf_norm_param_grad:   partial sums of g * xhat and g over a chunk of rows for 32 columns at a
+//                       time; the launcher sums the (chunks, cols) partials over chunks.
+//
+// VEC elements (16 bytes) are loaded at a time; the launcher picks VEC > 1 only when cols is a
+// multiple of VEC and every pointer is 16-byte aligned. mean and rstd are in the accumulation type
+// (float, or double for double input).
+#include "common.cuh"
+
+// VEC consecutive elements, aligned so that one load moves all of them.
+template <typename T, int VEC> struct alignas(sizeof(T) * VEC) gf_norm_pack { T v[VEC]; };
+
+template <typename T, int VEC>
+__device__ __forceinline__ gf_norm_pack<T, VEC> gf_norm_load(const T* base, long long index) {
+    return *reinterpret_cast<const gf_norm_pack<T, VEC>*>(base + index);
+}
+
+__device__ __forceinline__ float gf_norm_sqrt(float v) { return sqrtf(v); }
+__device__ __forceinline__ double gf_norm_sqrt(double v) { return sqrt(v); }
+
+// Chan et al.'s combine of two Welford states; a state with count 0 leaves the other unchanged.
+template <typename A>
+__device__ __forceinline__ void gf_norm_combine(A& count, A& mean, A& m2, A other_count, A other_mean, A other_m2) {
+    const A total = count + other_count;
+    if (total == (A)0) return;
+    const A delta = other_mean - mean;
+    const A other_share = other_count / total;
+    mean = mean + delta * other_share;
+    m2 = m2 + other_m2 + delta * delta * count * other_share;
+    count = total;
+}
+
+template <typename A> __device__ __forceinline__ void gf_norm_warp_combine(A& count, A& mean, A& m2) {
+    for (int offset = 16; offset > 0; offset >>= 1) {
+        const A other_count = __shfl_xor_sync(0xffffffffu, count, offset);
+        const A other_mean = __shfl_xor_sync(0xffffffffu, mean, offset);
+        const A other_m2 = __shfl_xor_sync(0xffffffffu, m2, offset);
+        gf_norm_combine(count, mean, m2, other_count, other_mean, other_m2);
+    }
+}
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(1024) gf_norm_forward(const T* __restrict__ x, const T* __restrict__ weight,
+                                                        const T* __restrict__ bias, T* __restrict__ y,
+                                                        typename gf_acc<T>::type* __restrict__ mean_out,
+                                                        typename gf_acc<T>::type* __restrict__ rstd_out,
+                                                        long long rows, long long cols, double eps,
+                                                        long long has_weight, long long has_bias) {
+    typedef typename gf_acc<T>::type A;
+    __shared__ A warp_count[32], warp_mean[32], warp_m2[32];
+    __shared__ A row_mean, row_rstd;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    const long long packs = cols / VEC;
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T* x_row = x + row * cols;
+        T* y_row = y + row * cols;
+        A count = 0, mean = 0, m2 = 0;
+        for (long long p = threadIdx.x; p < packs; p += blockDim.x) {
+            const gf_norm_pack<T, VEC> pack = gf_norm_load<T, VEC>(x_row, p * VEC);
+#pragma unroll
+            for (int k = 0; k < VEC; ++k) {
+                const A value = (A)gf_to_float(pack.v[k]);
+                count += (A)1;
+                const A delta = value - mean;
+                mean += delta / count;
+                m2 += delta * (value - mean);
+            }
+        }
+        gf_norm_warp_combine(count, mean, m2);
+        if (lane == 0) {
+            warp_count[warp] = count;
+            warp_mean[warp] = mean;
+            warp_m2[warp] = m2;
+        }
+        __syncthreads();
+        if (warp == 0) {
+            count = lane < warps ? warp_count[lane] : (A)0;
+            mean = lane < warps ? warp_mean[lane] : (A)0;
+            m2 = lane < warps ? warp_m2[lane] : (A)0;
+            gf_norm_warp_combine(count, mean, m2);
+            if (lane == 0) {
+                row_mean = mean;
+                row_rstd = (A)1 / gf_norm_sqrt(m2 / (A)cols + (A)eps);
+                mean_out[row] = row_mean;
+                rstd_out[row] = row_rstd;
+            }
+        }
+        __syncthreads();
+        // The next row's first write to shared memory comes after its own __syncthreads, which
+        // every thread reaches only once it has read row_mean and row_rstd here.
+        const A row_mu = row_mean, row_r = row_rstd;
+        for (long long p = threadIdx.x; p < packs; p += blockDim.x) {
+            const gf_norm_pack<T, VEC> pack = gf_norm_load<T, VEC>(x_row, p * VEC);
+            gf_norm_pack<T, VEC> w_pack, b_pack, out;
+            if (has_weight) w_pack = gf_norm_load<T, VEC>(weight, p * VEC);
+            if (has_bias) b_pack = gf_norm_load<T, VEC>(bias, p * VEC);
+#pragma unroll
+            for (int k = 0; k < VEC; ++k) {
+                A value = ((A)gf_to_float(pack.v[k]) - row_mu) * row_r;
+                if (has_weight) value *= (A)gf_to_float(w_pack.v[k]);
+                if (has_bias) value += (A)gf_to_float(b_pack.v[k]);
+                out.v[k] = gf_from_acc<T>(value);
+            }
+            *reinterpret_cast<gf_norm_pack<T, VEC>*>(y_row + p * VEC) = out;
+        }
+    }
+}
+
+template <typename T, int VEC>
+__global__ void __launch_bounds__(1024) gf_norm_backward(const T* __restrict__ grad, const T* __restrict__ x,
+                                                         const typename gf_acc<T>::type* __restrict__ mean,
+                                                         const typename gf_acc<T>::type* __restrict__ rstd,
+                                                         const T* __restrict__ weight, T* __restrict__ grad_x,
+                                                         long long rows, long long cols, long long has_weight) {
+    typedef typename gf_acc<T>::type A;
+    __shared__ A scratch[32];
+    const long long packs = cols / VEC;
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T* g_row = grad + row * cols;
+        const T* x_row = x + row * cols;
+        const A row_mu = mean[row], row_r = rstd[row];
+        A sum_gw = 0, sum_gw_xhat = 0;
+        for (long long p = threadIdx.x; p < packs; p += blockDim.x) {
+            const gf_norm_pack<T, VEC> g_pack = gf_norm_load<T, VEC>(g_row, p * VEC);
+            const gf_norm_pack<T, VEC> x_pack = gf_norm_load<T, VEC>(x_row, p * VEC);
+            gf_norm_pack<T, VEC> w_pack;
+            if (has_weight) w_pack = gf_norm_load<T, VEC>(weight, p * VEC);
+#pragma unroll
+            for (int k = 0; k < VEC; ++k) {
+                A gw = (A)gf_to_float(g_pack.v[k]);
+                if (has_weight) gw *= (A)gf_to_float(w_pack.v[k]);
+                const A xhat = ((A)gf_to_float(x_pack.v[k]) - row_mu) * row_r;
+                sum_gw += gw;
+                sum_gw_xhat += gw * xhat;
+            }
+        }
+        // gf_block_sum ends with a barrier, so scratch can be reused at once (and by the next row).
+        const A mean_gw = gf_block_sum(sum_gw, scratch) / (A)cols;
+        const A mean_gw_xhat = gf_block_sum(sum_gw_xhat, scratch) / (A)cols;
+        T* out_row = grad_x + row * cols;
+        for (long long p = threadIdx.x; p < packs; p += blockDim.x) {
+            const gf_norm_pack<T, VEC> g_pack = gf_norm_load<T, VEC>(g_row, p * VEC);
+            const gf_norm_pack<T, VEC> x_pack = gf_norm_load<T, VEC>(x_row, p * VEC);
+            gf_norm_pack<T, VEC> w_pack, out;
+            if (has_weight) w_pack = gf_norm_load<T, VEC>(weight, p * VEC);
+#pragma unroll
+            for (int k = 0; k < VEC; ++k) {
+                A gw = (A)gf_to_float(g_pack.v[k]);
+                if (has_weight) gw *= (A)gf_to_float(w_pack.v[k]);
+                const A xhat = ((A)gf_to_float(x_pack.v[k]) - row_mu) * row_r;
+                out.v[k] = gf_from_acc<T>(row_r * (gw - mean_gw - xhat * mean_gw_xhat));
+            }
+            *reinterpret_cast<gf_norm_pack<T, VEC>*>(out_row + p * VEC) = out;
+        }
+    }
+}
+
+// Block of 256 threads = 32 columns x 8 row lanes. A tile is (32 columns, one chunk of
+// rows_per_chunk rows); tiles are visited with a grid-stride loop. Each tile writes its column
+// sums to partial_*[chunk * cols + column] for every column it covers (zero for an empty chunk),
+// so the partial buffers need no clearing.
+template <typename T>
+__global__ void __launch_bounds__(256) gf_norm_param_grad(const T* __restrict__ grad, const T* __restrict__ x,
+                                                          const typename gf_acc<T>::type* __restrict__ mean,
+                                                          const typename gf_acc<T>::type* __restrict__ rstd,
+                                                          typename gf_acc<T>::type* __restrict__ partial_weight,
+                                                          typename gf_acc<T>::type* __restrict__ partial_bias,
+                                                          long long rows, long long cols, long long rows_per_chunk,
+                                                          long long chunks, long long need_weight,
+                                                          long long need_bias) {
+    typedef typename gf_acc<T>::type A;
+    __shared__ A weight_sums[8][33], bias_sums[8][33];
+    const int column_lane = threadIdx.x & 31, row_lane = threadIdx.x >> 5;
+    const long long column_tiles = (cols + 31) / 32;
+    const long long tiles = column_tiles * chunks;
+    for (long long tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const long long column = (tile % column_tiles) * 32 + column_lane;
+        const long long chunk = tile / column_tiles;
+        const long long first_row = chunk * rows_per_chunk;
+        const long long end_row = first_row + rows_per_chunk < rows ? first_row + rows_per_chunk : rows;
+        A weight_sum = 0, bias_sum = 0;
+        if (column < cols) {
+            for (long long row = first_row + row_lane; row < end_row; row += 8) {
+                const A g = (A)gf_to_float(grad[row * cols + column]);
+                if (need_weight) weight_sum += g * ((A)gf_to_float(x[row * cols + column]) - mean[row]) * rstd[row];
+                bias_sum += g;
+            }
+        }
+        weight_sums[row_lane][column_lane] = weight_sum;
+        bias_sums[row_lane][column_lane] = bias_sum;
+        __syncthreads();
+        if (row_lane == 0 && column < cols) {
+            A total_weight = 0, total_bias = 0;
+#pragma unroll
+            for (int lane = 0; lane < 8; ++lane) {
+                total_weight += weight_sums[lane][column_lane];
+                total_bias += bias_sums[lane][column_lane];
+            }
+            if (need_weight) partial_weight[chunk * cols + column] = total_weight;
+            if (need_bias) partial_bias[chunk * cols + column] = total_bias;
+        }
+        __syncthreads();  // the next tile overwrites the shared sums
+    }
+}
