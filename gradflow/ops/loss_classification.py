@@ -5,9 +5,11 @@ int64 (or uint8) of shape (N,), (N, d1, d2, ...) or (). ``ignore_index`` marks
 targets that contribute nothing; with 'mean' the sum is divided by the total weight
 of the targets that are not ignored (so all-ignored gives NaN, as in PyTorch).
 
-cross_entropy with class indices is one Function (``SoftmaxCrossEntropy``) that
-computes the log-softmax once; its backward is softmax minus the (smoothed, weighted)
-one-hot target. The CUDA backend can swap a fused kernel in behind that Function.
+cross_entropy with class indices is one Function (``SoftmaxCrossEntropy``) over the
+backend's fused log-softmax + NLL primitives (NumPy reference on the CPU,
+kernels/loss.cu on CUDA): the forward returns each row's loss and logsumexp, the
+backward recomputes the softmax from the logsumexp and subtracts the (smoothed,
+weighted) one-hot target in one pass.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismat
 from ..tensor import Tensor
 from ._checks import out_of_range_value
 from .loss import require_float_input, require_tensor, resolve_reduction
-from .softmax import _shifted, log_softmax, softmax
+from .softmax import log_softmax, softmax
 
 # -- argument checks -------------------------------------------------------------------------------
 
@@ -222,43 +224,81 @@ def nll_loss(
 # -- cross_entropy ---------------------------------------------------------------------------------
 
 
+def _class_rows(xp, logits):
+    """(N, C, d1, ...) logits as (N * d1 * ..., C) rows, class axis last, in the targets' flattened order."""
+    if logits.ndim == 2:
+        return logits
+    return xp.moveaxis(logits, 1, -1).reshape(-1, logits.shape[1])
+
+
+def _from_class_rows(xp, rows, shape):
+    """The inverse of ``_class_rows`` for an array of (N * d1 * ..., C) rows and the logits' ``shape``."""
+    if len(shape) == 2:
+        return rows
+    return xp.moveaxis(rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
+
+
 class SoftmaxCrossEntropy(Function):
     """Fused log-softmax + NLL over dim 1 with class weights, ignore_index and label smoothing.
 
-    With the loss of ``_class_loss``, the gradient with respect to the logits is
-    A_n softmax[n, :] - a[n, :] (see ``_row_totals``), times the reduction's scale.
+    Forward and first-order backward are the backend's fused primitives over (rows, C)
+    (``cross_entropy_forward`` / ``cross_entropy_backward``: NumPy on the CPU, kernels/loss.cu
+    on CUDA); (N, C, d1, ...) logits are moved class-last into N * d1 * ... rows around them.
+    The gradient with respect to the logits is A_n softmax[n, :] - a[n, :] (see ``_row_totals``),
+    times the reduction's scale; the softmax is recomputed from the saved per-row logsumexp.
     """
 
     @staticmethod
     def forward(ctx, logits, target, weight, ignore_index, reduction, label_smoothing):
-        xp = ctx.device.backend.xp
-        shifted = _shifted(xp, logits, 1)
-        log_probs = (shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))).astype(logits.dtype, copy=False)
-        out, safe_target, target_weight, keep, denominator = _class_loss(
-            xp, log_probs, target, weight, ignore_index, reduction, label_smoothing
+        backend = ctx.device.backend
+        xp = backend.xp
+        losses, lse = backend.cross_entropy_forward(
+            _class_rows(xp, logits), target.reshape(-1), weight, ignore_index, label_smoothing
         )
-        ctx.reduction, ctx.label_smoothing = reduction, label_smoothing
-        ctx.save_for_backward(logits, log_probs, safe_target, target_weight, keep, weight, denominator)
-        return out
+        keep = target != ignore_index
+        target_weight = keep.astype(logits.dtype) if weight is None else weight[xp.where(keep, target, 0)] * keep
+        denominator = xp.asarray(xp.sum(target_weight))  # a 0-d array on every backend (NumPy returns a scalar)
+        if reduction == "none":
+            out = losses.reshape(target.shape)
+        elif reduction == "sum":
+            out = xp.sum(losses)
+        else:
+            out = xp.sum(losses) / denominator  # all ignored: 0 / 0 = NaN, as in PyTorch
+        ctx.reduction, ctx.label_smoothing, ctx.ignore_index = reduction, label_smoothing, ignore_index
+        ctx.save_for_backward(logits, target, weight, lse, denominator)
+        return xp.asarray(out, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        logits, log_probs, safe_target, target_weight, keep, weight, denominator = ctx.saved_tensors
+        logits, target, weight, lse, denominator = ctx.saved_tensors
         backend, device, smoothing = ctx.device.backend, ctx.device, ctx.label_smoothing
         xp = backend.xp
         weight = None if weight is None else weight._data
-        targets = (safe_target._data, target_weight._data, keep._data, weight, smoothing)
         scale = _reduction_scale(ctx, grad, denominator)
-        with backend.context():
-            row_total = _row_totals(xp, target_weight._data, keep._data, weight, smoothing, logits.shape[1])
-            if not is_grad_enabled():
-                # The usual backward: nothing is recorded, so build softmax * A - a as one array, in place.
-                gradient = xp.exp(log_probs._data) * row_total
-                _subtract_targets(xp, gradient, *targets)
-                return Tensor._wrap(gradient, device) * scale, None, None, None, None, None
-            negated_targets = xp.zeros(logits.shape, log_probs._data.dtype)
-            _subtract_targets(xp, negated_targets, *targets)
+        if not is_grad_enabled():
+            # The usual backward: nothing is recorded, so one fused call writes the whole gradient.
+            with backend.context():
+                row_scale = scale._data.reshape(-1) if ctx.reduction == "none" else scale._data
+                rows = backend.cross_entropy_backward(
+                    row_scale,
+                    _class_rows(xp, logits._data),
+                    target._data.reshape(-1),
+                    weight,
+                    lse._data,
+                    ctx.ignore_index,
+                    smoothing,
+                )
+                gradient = _from_class_rows(xp, rows, logits.shape)
+            return Tensor._wrap(gradient, device), None, None, None, None, None
         # Under create_graph the softmax is recomputed with recorded ops, so double backward reaches the logits.
+        with backend.context():
+            keep = target._data != ctx.ignore_index
+            safe_target = xp.where(keep, target._data, 0)
+            dtype = logits._data.dtype
+            target_weight = keep.astype(dtype) if weight is None else weight[safe_target] * keep
+            row_total = _row_totals(xp, target_weight, keep, weight, smoothing, logits.shape[1])
+            negated_targets = xp.zeros(logits.shape, dtype)
+            _subtract_targets(xp, negated_targets, safe_target, target_weight, keep, weight, smoothing)
         probs = softmax(logits, dim=1)
         gradient = probs * Tensor._wrap(row_total, device) + Tensor._wrap(negated_targets, device)
         return gradient * scale, None, None, None, None, None

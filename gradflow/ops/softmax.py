@@ -1,13 +1,18 @@
 """softmax and log_softmax over one dimension, stable for any magnitude of input.
 
 Both subtract the row maximum before exponentiating, so float32 logits of
-+-1e4 give finite values and gradients. Backward is written with gradflow ops
-on the saved output, so second derivatives work.
++-1e4 give finite values and gradients. Forward and first-order backward are the
+backend's fused primitives over the last axis (``softmax_forward`` /
+``softmax_backward``: NumPy on the CPU, kernels/softmax.cu on CUDA); another
+dimension is moved last around the call. Under ``create_graph`` the backward is
+written with gradflow ops on the saved output, so second derivatives work.
 """
 
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
+from ..tensor import Tensor
 from ._checks import normalize_dim, require_float
 
 
@@ -19,12 +24,37 @@ def _shifted(xp, x, axis):
     return x - xp.where(xp.isfinite(peak), peak, 0).astype(x.dtype, copy=False)
 
 
+def _along_last(xp, primitive, arrays, axis, *args):
+    """``primitive(*arrays, *args)`` over ``axis`` of same-shaped arrays: the fused primitives work on the last axis.
+
+    Another axis is moved last first (the CUDA launcher then makes one contiguous copy, which
+    costs less than the several passes of an unfused softmax) and the result moved back; a 0-d
+    input (``axis`` None) is one row of one element.
+    """
+    shape = arrays[0].shape
+    if axis is None:
+        return primitive(*(array.reshape(1) for array in arrays), *args).reshape(shape)
+    last = len(shape) - 1
+    if axis == last:
+        return primitive(*arrays, *args)
+    moved = primitive(*(xp.moveaxis(array, axis, last) for array in arrays), *args)
+    return xp.moveaxis(moved, last, axis)
+
+
+def _fused_backward(ctx, grad, out, log: bool):
+    """The input gradient as one fused backend call on arrays (first-order backward: nothing is recorded)."""
+    backend = ctx.device.backend
+    with backend.context():
+        grad_array = backend.xp.broadcast_to(grad._data, out._data.shape)
+        result = _along_last(backend.xp, backend.softmax_backward, (grad_array, out._data), ctx.axis, log)
+    return Tensor._wrap(result, ctx.device)
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
-        xp = ctx.device.backend.xp
-        exps = xp.exp(_shifted(xp, x, axis))
-        out = exps / xp.sum(exps, axis=axis, keepdims=True)
+        backend = ctx.device.backend
+        out = _along_last(backend.xp, backend.softmax_forward, (x,), axis, False)
         ctx.axis = axis
         ctx.save_for_backward(out)
         return out
@@ -32,24 +62,27 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        # d softmax: y * (g - sum(g * y)) along the row.
+        if not is_grad_enabled():
+            return _fused_backward(ctx, grad, out, False)
+        # Recorded (create_graph): d softmax = y * (g - sum(g * y)) along the row, in gradflow ops.
         return out * (grad - (grad * out).sum(ctx.axis, keepdim=True))
 
 
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
-        xp = ctx.device.backend.xp
-        shifted = _shifted(xp, x, axis)
-        out = shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+        backend = ctx.device.backend
+        out = _along_last(backend.xp, backend.softmax_forward, (x,), axis, True)
         ctx.axis = axis
         ctx.save_for_backward(out)
-        return out.astype(x.dtype, copy=False)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        # d log_softmax: g - softmax * sum(g) along the row.
+        if not is_grad_enabled():
+            return _fused_backward(ctx, grad, out, True)
+        # Recorded (create_graph): d log_softmax = g - softmax * sum(g) along the row, in gradflow ops.
         return grad - out.exp() * grad.sum(ctx.axis, keepdim=True)
 
 

@@ -1,0 +1,211 @@
+"""Fused log-softmax + NLL (cross-entropy with class indices): NumPy references and the launchers of kernels/loss.cu.
+
+Primitives (both backends expose them as methods), for (N, C) logits, int64 class indices
+``target`` (N,) already checked to lie in [0, C) or equal ``ignore_index``, an optional class
+``weight`` (C,) in the logits' dtype (None: all ones) and ``label_smoothing`` eps in [0, 1]:
+
+- ``cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)`` returns
+  ``(losses, lse)``, both (N,) in the arithmetic dtype (float32 for float16 and float32 logits,
+  float64 for float64), so the reduction over rows in Python loses nothing to float16:
+  ``losses[n] = -(1 - eps) w[t] lp[n, t] - eps / C * sum_c w[c] lp[n, c]`` with
+  ``lp = logits - lse[:, None]`` (PyTorch's formula), 0 for rows whose target is ``ignore_index``;
+  ``lse[n]`` is the row's logsumexp (shifted by the row max when it is finite, by 0 otherwise, as
+  ``gradflow.ops.softmax._shifted`` does).
+- ``cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, label_smoothing)``
+  returns d(sum_n grad[n] * losses[n]) / d logits in the logits' dtype; ``grad`` is (N,) or a
+  0-d array shared by every row. With p = exp(logits - lse[:, None]) it is
+  ``grad[n] * (a[n] p[n, c] - b[n, c])``, ``a[n] = (1 - eps) w[t] + eps / C * sum(w)``,
+  ``b[n, c] = (1 - eps) w[t] [c == t] + eps / C * w[c]``, and exactly 0 on ignored rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+
+# Registers per thread in the forward kernel (GF_CE_ITEMS): a warp caches rows of up to 256
+# classes, a block of 1024 threads rows of up to 8192; longer rows take an online pass.
+_ITEMS = 8
+_WARP_LIMIT = 32 * _ITEMS
+_WARPS_PER_BLOCK = 4
+_MAX_BLOCK = 1024
+_BACKWARD_BLOCK = 256
+
+_DTYPES = ("float", "double", "gf_half")
+KERNELS = tuple(
+    f"gf_loss_cross_entropy_forward<{dtype}, {vector}, {warp}>"
+    for dtype in _DTYPES
+    for vector in ("false", "true")
+    for warp in ("false", "true")
+) + tuple(f"gf_loss_cross_entropy_backward<{dtype}, {vector}>" for dtype in _DTYPES for vector in ("false", "true"))
+
+
+def _compute_dtype(dtype) -> np.dtype:
+    """float16 is computed in float32; float32 and float64 in themselves."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float16 else np.dtype(dtype)
+
+
+def _targets(target, weight, ignore_index: int, compute):
+    """(keep, safe_target, target_weight): ignored rows read class 0, and keep masks them out."""
+    keep = target != ignore_index
+    safe_target = np.where(keep, target, 0)
+    target_weight = np.ones(target.shape, compute) if weight is None else weight[safe_target].astype(compute)
+    return keep, safe_target, target_weight
+
+
+# -- NumPy references (the CPU backend's implementation) -------------------------------------------
+
+
+def numpy_cross_entropy_forward(logits, target, weight, ignore_index: int, label_smoothing: float) -> tuple:
+    """(per-row losses, per-row logsumexp) of (N, C) logits against class indices (see the module docstring)."""
+    compute = _compute_dtype(logits.dtype)
+    rows, classes = logits.shape
+    if logits.size == 0:  # no rows, or no classes (then every target is ignore_index)
+        return np.zeros(rows, compute), np.full(rows, -np.inf, compute)
+    work = logits.astype(compute)  # a fresh array: shifted in place, then turned into log-probabilities
+    peak = np.max(work, axis=1, keepdims=True)
+    shift = np.where(np.isfinite(peak), peak, 0).astype(compute, copy=False)
+    work -= shift
+    log_sum = np.log(np.sum(np.exp(work), axis=1, keepdims=True))
+    work -= log_sum
+    lse = (shift + log_sum)[:, 0]
+    keep, safe_target, target_weight = _targets(target, weight, ignore_index, compute)
+    picked = np.take_along_axis(work, safe_target[:, None], axis=1)[:, 0]
+    losses = -(1 - label_smoothing) * target_weight * picked
+    if label_smoothing > 0:
+        weighted = work if weight is None else work * weight.astype(compute)
+        losses -= (label_smoothing / classes) * np.sum(weighted, axis=1)
+    # where, not a product: an ignored row with a -inf log-probability still gives 0, not NaN.
+    return np.where(keep, losses, 0).astype(compute, copy=False), lse
+
+
+def numpy_cross_entropy_backward(
+    grad, logits, target, weight, lse, ignore_index: int, label_smoothing: float
+) -> np.ndarray:
+    """Gradient of sum_n grad[n] * losses[n] with respect to the (N, C) logits (see the module docstring)."""
+    compute = _compute_dtype(logits.dtype)
+    rows, classes = logits.shape
+    if logits.size == 0:
+        return np.zeros(logits.shape, logits.dtype)
+    keep, safe_target, target_weight = _targets(target, weight, ignore_index, compute)
+    weight_sum = classes if weight is None else np.sum(weight, dtype=compute)
+    row_total = (1 - label_smoothing) * target_weight + (label_smoothing / classes) * weight_sum
+    gradient = logits.astype(compute)
+    gradient -= lse.astype(compute, copy=False)[:, None]
+    np.exp(gradient, out=gradient)
+    gradient *= row_total[:, None]
+    gradient[np.arange(rows), safe_target] -= (1 - label_smoothing) * target_weight
+    if label_smoothing > 0:
+        uniform = np.ones(classes, compute) if weight is None else weight.astype(compute)
+        gradient -= (label_smoothing / classes) * uniform
+    gradient *= np.broadcast_to(np.asarray(grad, compute), (rows,))[:, None]
+    return np.where(keep[:, None], gradient, 0).astype(logits.dtype, copy=False)
+
+
+# -- CuPy launchers ----------------------------------------------------------------------------------
+
+
+def _vector(dtype, classes: int, *arrays) -> bool:
+    """True when 16-byte packs fit: the row length divisible by the pack width, every pointer aligned."""
+    return classes % (16 // np.dtype(dtype).itemsize) == 0 and all(array.data.ptr % 16 == 0 for array in arrays)
+
+
+def _weight_args(cupy, weight, logits):
+    """(weight pointer, has_weight): without a weight, a valid pointer the kernel never reads."""
+    if weight is None:
+        return logits, np.int64(0)
+    return cupy.ascontiguousarray(weight.astype(logits.dtype, copy=False)), np.int64(1)
+
+
+def cuda_cross_entropy_forward(logits, target, weight, ignore_index: int, label_smoothing: float, out=None, lse=None):
+    """(losses, lse) of (N, C) CuPy logits with kernels/loss.cu; ``out``/``lse`` are optional (N,) output buffers."""
+    import cupy
+
+    with logits.device:
+        compute = _compute_dtype(logits.dtype)
+        rows, classes = logits.shape
+        out = cupy.empty(rows, compute) if out is None else out
+        lse = cupy.empty(rows, compute) if lse is None else lse
+        if rows == 0:
+            return out, lse
+        if classes == 0:  # every target is ignore_index: loss 0, and the logsumexp of nothing
+            out.fill(0)
+            lse.fill(-np.inf)
+            return out, lse
+        logits = cupy.ascontiguousarray(logits)
+        target = cupy.ascontiguousarray(target.astype(cupy.int64, copy=False))
+        weight_array, has_weight = _weight_args(cupy, weight, logits)
+        vector = _vector(logits.dtype, classes, logits)
+        device_index = logits.device.id
+        if classes <= _WARP_LIMIT:
+            block, warp = 32 * _WARPS_PER_BLOCK, "true"
+            grid = kernels.grid_size(rows, _WARPS_PER_BLOCK, device_index, blocks_per_sm=16)
+        else:
+            pack = 16 // logits.itemsize if vector else 1
+            threads = -(-(classes // pack) // (_ITEMS // pack))  # enough threads to hold a row in registers
+            block, warp = min(_MAX_BLOCK, max(32, -(-threads // 32) * 32)), "false"
+            grid = kernels.grid_size(rows, 1, device_index, blocks_per_sm=max(1, 2048 // block))
+        name = f"gf_loss_cross_entropy_forward<{kernels.dtype_suffix(logits.dtype)}, {str(vector).lower()}, {warp}>"
+        args = (
+            logits,
+            target,
+            weight_array,
+            has_weight,
+            out,
+            lse,
+            np.int64(rows),
+            np.int64(classes),
+            np.int64(ignore_index),
+            np.float64(label_smoothing),
+        )
+        kernels.launch("loss", name, logits, grid, block, args)
+    return out, lse
+
+
+def cuda_cross_entropy_backward(
+    grad, logits, target, weight, lse, ignore_index: int, label_smoothing: float, grad_logits=None
+):
+    """Gradient with respect to (N, C) CuPy logits with kernels/loss.cu; ``grad_logits``: optional output buffer."""
+    import cupy
+
+    with logits.device:
+        compute = _compute_dtype(logits.dtype)
+        rows, classes = logits.shape
+        grad_logits = cupy.empty(logits.shape, logits.dtype) if grad_logits is None else grad_logits
+        if logits.size == 0:
+            return grad_logits
+        logits = cupy.ascontiguousarray(logits)
+        target = cupy.ascontiguousarray(target.astype(cupy.int64, copy=False))
+        lse = cupy.ascontiguousarray(lse.astype(compute, copy=False))
+        grad = cupy.ascontiguousarray(cupy.asarray(grad).astype(compute, copy=False))
+        if grad.size == 1:
+            grad_stride = np.int64(0)  # one gradient for every row ('sum' and 'mean')
+        elif grad.shape == (rows,):
+            grad_stride = np.int64(1)
+        else:
+            raise ValueError(f"cross_entropy_backward: grad must be a scalar or of shape ({rows},), got {grad.shape}")
+        weight_array, has_weight = _weight_args(cupy, weight, logits)
+        # sum(w) stays on the GPU: reading it on the host would wait for the device.
+        weight_sum = cupy.sum(weight_array, dtype=compute).reshape(1) if weight is not None else lse
+        vector = _vector(logits.dtype, classes, logits, grad_logits)
+        pack = 16 // logits.itemsize if vector else 1
+        grid = kernels.grid_size(logits.size // pack, _BACKWARD_BLOCK, logits.device.id)
+        name = f"gf_loss_cross_entropy_backward<{kernels.dtype_suffix(logits.dtype)}, {str(vector).lower()}>"
+        args = (
+            logits,
+            target,
+            weight_array,
+            has_weight,
+            weight_sum,
+            lse,
+            grad,
+            grad_stride,
+            grad_logits,
+            np.int64(rows),
+            np.int64(classes),
+            np.int64(ignore_index),
+            np.float64(label_smoothing),
+        )
+        kernels.launch("loss", name, logits, grid, _BACKWARD_BLOCK, args)
+    return grad_logits
