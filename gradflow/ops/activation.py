@@ -1,22 +1,40 @@
-"""Activations: sigmoid, relu, leaky_relu, elu, gelu (exact and tanh), silu, softplus."""
+"""Activations: sigmoid, tanh, relu, leaky_relu, elu, gelu (exact and tanh), silu, softplus.
+
+sigmoid, tanh, relu, gelu and silu run forward through the backend's fused bias +
+activation primitive (``bias_act_forward``: NumPy on the CPU, kernels/elementwise.cu on
+CUDA). gelu, silu and relu take their first-order backward from ``bias_act_backward``
+too; under ``create_graph=True`` they use the composite formulas below, which record
+and differentiate again. sigmoid and tanh keep torch's choice of saving the output and
+reading the derivative from it (one saved array either way, and the input may then be
+changed in place), so their backward stays the composite formula on the output.
+"""
 
 from __future__ import annotations
 
 import math
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import _state as _grad_state
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 from ._checks import require_float
 
 
+def _fused_input_grad(ctx, grad: Tensor, saved: Tensor, activation: str) -> Tensor:
+    """grad * act'(saved) by the backend's fused primitive: the first-order backward path.
+
+    Only used with grad mode off (backward without ``create_graph``), where nothing is
+    recorded, so one kernel on the arrays replaces the composite formula's several ops.
+    """
+    grad_input, _ = ctx.device.backend.bias_act_backward(grad._data, saved._data, None, activation, False)
+    return Tensor._wrap(grad_input, ctx.device)
+
+
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
-        xp = ctx.device.backend.xp
-        # exp(-|x|) never overflows: the two branches are the same function.
-        z = xp.exp(-xp.abs(x))
-        out = xp.where(x >= 0, 1 / (1 + z), z / (1 + z)).astype(x.dtype, copy=False)
+        out = ctx.device.backend.bias_act_forward(x, None, "sigmoid")
+        # The derivative is read from the output (as torch does), so x may change in place.
         ctx.save_for_backward(out)
         return out
 
@@ -26,17 +44,35 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
-class Relu(Function):
+class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
-        xp = ctx.device.backend.xp
-        out = xp.maximum(x, 0)
+        out = ctx.device.backend.bias_act_forward(x, None, "tanh")
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        if x.dtype.kind == "f":
+            out = ctx.device.backend.bias_act_forward(x, None, "relu")
+        else:  # integer relu (no gradient) stays a plain maximum
+            out = ctx.device.backend.xp.maximum(x, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        if not _grad_state.enabled:
+            # relu(z) > 0 exactly where z > 0, so the saved output stands in for the input.
+            return _fused_input_grad(ctx, grad, out, "relu")
         return grad * (out > 0)
 
 
@@ -77,30 +113,21 @@ _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def _gelu_exact(x: Tensor) -> Tensor:
-    return 0.5 * x * (1 + (x * _INV_SQRT_2).erf())
-
-
-def _gelu_tanh(x: Tensor) -> Tensor:
-    return 0.5 * x * (1 + (_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
-
-
 class Gelu(Function):
-    """GELU forward on arrays; its derivative written with gradflow ops so it differentiates again."""
+    """GELU by the fused primitive; its derivative also written with gradflow ops so it differentiates again."""
 
     @staticmethod
     def forward(ctx, x, approximate):
-        xp = ctx.device.backend.xp
         ctx.save_for_backward(x)
-        ctx.approximate = approximate
-        if approximate == "tanh":
-            return (0.5 * x * (1 + xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))).astype(x.dtype, copy=False)
-        return (0.5 * x * (1 + ctx.device.backend.erf(x * _INV_SQRT_2))).astype(x.dtype, copy=False)
+        ctx.activation = "gelu_tanh" if approximate == "tanh" else "gelu"
+        return ctx.device.backend.bias_act_forward(x, None, ctx.activation)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        if ctx.approximate == "tanh":
+        if not _grad_state.enabled:
+            return _fused_input_grad(ctx, grad, x, ctx.activation)
+        if ctx.activation == "gelu_tanh":
             inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
             t = inner.tanh()
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
@@ -108,6 +135,21 @@ class Gelu(Function):
         cdf = 0.5 * (1 + (x * _INV_SQRT_2).erf())
         pdf = _INV_SQRT_2PI * (-0.5 * x * x).exp()
         return grad * (cdf + x * pdf)
+
+
+class Silu(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ctx.device.backend.bias_act_forward(x, None, "silu")
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if not _grad_state.enabled:
+            return _fused_input_grad(ctx, grad, x, "silu")
+        s = x.sigmoid()
+        return grad * (s * (1 + x * (1 - s)))
 
 
 class Softplus(Function):
@@ -135,6 +177,15 @@ def sigmoid(input: Tensor) -> Tensor:
     if not input._dtype.is_floating_point:
         input = input.to(get_default_dtype())
     return Sigmoid.apply(input)
+
+
+# gradflow.tanh and Tensor.tanh are bound from ops/elementwise.py, which takes this
+# function (`from .activation import tanh`), so tanh has one definition.
+def tanh(input: Tensor) -> Tensor:
+    """Hyperbolic tangent; integer inputs give the default float dtype."""
+    if not input._dtype.is_floating_point:
+        input = input.to(get_default_dtype())
+    return Tanh.apply(input)
 
 
 def relu(input: Tensor) -> Tensor:
@@ -165,7 +216,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 def silu(input: Tensor) -> Tensor:
     """x * sigmoid(x) (also called swish)."""
     require_float("silu", input)
-    return input * sigmoid(input)
+    return Silu.apply(input)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

@@ -12,6 +12,7 @@ import math
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
+from .activation import tanh  # noqa: F401 - re-exported: one tanh, on the fused bias_act primitive
 
 
 def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: str = "", uses: str = "input"):
@@ -75,7 +76,6 @@ acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda x, out: -(1 - x * x).rs
 atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda x, out: 1 / (1 + x * x))
 sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda x, out: x.cosh())
 cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda x, out: x.sinh())
-tanh = _unary("tanh", lambda xp, x: xp.tanh(x), lambda x, out: 1 - out * out, uses="output")
 sign = _unary("sign", lambda xp, x: xp.sign(x), None, float_only=False, doc="-1, 0 or 1 by the sign of each element.")
 floor = _unary("floor", lambda xp, x: xp.floor(x), None, float_only=False)
 ceil = _unary("ceil", lambda xp, x: xp.ceil(x), None, float_only=False)
