@@ -17,6 +17,9 @@ Contract shared by every primitive:
 - Arithmetic runs in each parameter's dtype, with hyperparameters passed as
   Python floats (NumPy treats those as weak scalars, so float32 stays float32,
   as in PyTorch's CPU kernels).
+- Mixed precision (SGD and Adam): float16 parameters (and gradients) compute in
+  float32, with float32 state, and are rounded back once per step, as the CUDA
+  kernels do. Each chunk of a float16 array is staged through a float32 buffer.
 - Arrays are walked as flat C-order views. A non-contiguous array (rare:
   gradflow creates parameters, gradients and state contiguous) goes through a
   contiguous copy that is written back, which allocates.
@@ -49,6 +52,44 @@ def _scratch(dtype) -> tuple[np.ndarray, np.ndarray]:
     found = buffers.get(dtype)
     if found is None or found[0].size < CHUNK_ELEMENTS:  # the size check lets tests shrink the chunks
         found = buffers[dtype] = (np.empty(CHUNK_ELEMENTS, dtype), np.empty(CHUNK_ELEMENTS, dtype))
+    return found
+
+
+def _compute_dtype(dtype) -> np.dtype:
+    """The arithmetic dtype of SGD/Adam for parameters of ``dtype``: float32 for float16, else ``dtype``."""
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+
+
+def _stage_in(pieces, dtype) -> list:
+    """Each chunk as an array of ``dtype``: itself when it has that dtype, else a copy in a staging buffer."""
+    staged, buffers = [], None
+    for index, piece in enumerate(pieces):
+        if piece is None or piece.dtype == dtype:
+            staged.append(piece)
+            continue
+        if buffers is None:
+            buffers = _staging(dtype)
+        copy = buffers[index][: piece.size]
+        np.copyto(copy, piece)
+        staged.append(copy)
+    return staged
+
+
+def _stage_out(pieces, staged) -> None:
+    """Copy staged chunks back into their arrays, rounded to nearest even (None: read-only, skipped)."""
+    for piece, copy in zip(pieces, staged):
+        if piece is not None and copy is not piece:
+            np.copyto(piece, copy, casting="same_kind")
+
+
+def _staging(dtype) -> tuple:
+    """Five reusable staging slices of ``dtype`` for this thread (mixed-precision updates only)."""
+    buffers = getattr(_workspace, "staging", None)
+    if buffers is None:
+        buffers = _workspace.staging = {}
+    found = buffers.get(dtype)
+    if found is None or found[0].size < CHUNK_ELEMENTS:
+        found = buffers[dtype] = tuple(np.empty(CHUNK_ELEMENTS, dtype) for _ in range(5))
     return found
 
 
@@ -102,6 +143,7 @@ def sgd_step(
     ``momentum_buffers`` is empty when ``momentum == 0``; otherwise one buffer per
     parameter, and ``first_steps[i]`` is True where buffer ``i`` is new: PyTorch's first
     momentum step stores the gradient itself (no dampening) instead of blending.
+    float16 parameters compute in float32 (their buffers are float32; see the module doc).
     """
     lr, momentum, dampening, weight_decay = float(lr), float(momentum), float(dampening), float(weight_decay)
     for i, (param, grad) in enumerate(zip(params, grads)):
@@ -109,13 +151,15 @@ def sgd_step(
         buffer = momentum_buffers[i] if momentum != 0 else None
         b_flat = None if buffer is None else _flat(buffer)
         first = buffer is not None and first_steps[i]
-        work, tmp = _scratch(param.dtype)
+        compute = _compute_dtype(param.dtype)
+        work, tmp = _scratch(compute)
         for start, stop in _chunks(p_flat.size):
-            p, n = p_flat[start:stop], stop - start
-            g = _effective_grad(g_flat[start:stop], p, weight_decay, maximize, work[:n])
+            n = stop - start
+            pieces = [p_flat[start:stop], g_flat[start:stop], None if b_flat is None else b_flat[start:stop]]
+            p, g, buf = _stage_in(pieces, compute)
+            g = _effective_grad(g, p, weight_decay, maximize, work[:n])
             direction = g
-            if b_flat is not None:
-                buf = b_flat[start:stop]
+            if buf is not None:
                 if first:
                     np.copyto(buf, g)  # buf = g
                 else:
@@ -129,6 +173,7 @@ def sgd_step(
                     direction = buf  # d = buf
             np.multiply(direction, -lr, out=tmp[:n])
             np.add(p, tmp[:n], out=p)  # p = p - lr * d
+            _stage_out([pieces[0], None, pieces[2]], [p, g, buf])
         _write_back(param, p_flat)
         if buffer is not None:
             _write_back(buffer, b_flat)
@@ -153,7 +198,8 @@ def adam_step(
 ) -> None:
     """Adam (L2 weight decay) or AdamW (``decoupled_weight_decay=True``), with optional AMSGrad, in place.
 
-    ``max_exp_avg_sqs`` is empty unless ``amsgrad``.
+    ``max_exp_avg_sqs`` is empty unless ``amsgrad``. float16 parameters compute in float32
+    (their moments are float32; see the module doc).
     """
     lr, beta1, beta2, eps, weight_decay = float(lr), float(beta1), float(beta2), float(eps), float(weight_decay)
     coupled_decay = 0.0 if decoupled_weight_decay else weight_decay
@@ -168,20 +214,23 @@ def adam_step(
             written.append(max_exp_avg_sqs[i])
         flats = [_flat(a) for a in written]
         g_flat = _flat(grad)
-        work, tmp = _scratch(param.dtype)
+        compute = _compute_dtype(param.dtype)
+        work, tmp = _scratch(compute)
         for start, stop in _chunks(g_flat.size):
-            p, m, v = (f[start:stop] for f in flats[:3])
             n = stop - start
+            pieces = [*(f[start:stop] for f in flats), g_flat[start:stop]]  # p, m, v, [v_max,] grad
+            staged = _stage_in(pieces, compute)
+            p, m, v, g = staged[0], staged[1], staged[2], staged[-1]
             if weight_decay != 0 and decoupled_weight_decay:
                 np.multiply(p, 1 - lr * weight_decay, out=p)  # p = p * (1 - lr * wd)
-            g = _effective_grad(g_flat[start:stop], p, coupled_decay, maximize, work[:n])
+            g = _effective_grad(g, p, coupled_decay, maximize, work[:n])
             _lerp(m, g, 1 - beta1, tmp[:n])  # m = beta1 * m + (1 - beta1) * g
             np.multiply(v, beta2, out=v)  # v = beta2 * v
             np.multiply(g, g, out=tmp[:n])
             np.multiply(tmp[:n], 1 - beta2, out=tmp[:n])
             np.add(v, tmp[:n], out=v)  #     + (1 - beta2) * g * g
             if amsgrad:
-                v_max = flats[3][start:stop]
+                v_max = staged[3]
                 np.maximum(v_max, v, out=v_max)  # v_max = max(v_max, v)
                 v = v_max
             denom = np.sqrt(v, out=tmp[:n])
@@ -190,6 +239,7 @@ def adam_step(
             np.divide(m, denom, out=denom)
             np.multiply(denom, -step_size, out=denom)
             np.add(p, denom, out=p)  # p = p - lr / (1 - beta1^t) * m / denom
+            _stage_out(pieces[:-1], staged[:-1])  # the gradient is only read
         for array, flat in zip(written, flats):
             _write_back(array, flat)
 

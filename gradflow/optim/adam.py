@@ -17,7 +17,9 @@ class Adam(Optimizer):
         p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 
     State per parameter: ``'step'`` (0-d float32 CPU tensor), ``'exp_avg'``, ``'exp_avg_sq'``
-    and, with ``amsgrad``, ``'max_exp_avg_sq'``.
+    and, with ``amsgrad``, ``'max_exp_avg_sq'``. Mixed precision: a float16 parameter keeps
+    float32 moments, its update is computed in float32 and rounded once (on the CPU and on CUDA,
+    like fused mixed-precision optimizers; PyTorch's default Adam would keep float16 moments).
 
     >>> import gradflow as gf
     >>> from gradflow.optim import Adam
@@ -30,6 +32,7 @@ class Adam(Optimizer):
     """
 
     _options_added_later = {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False}
+    _float32_state_for_half = True
 
     def __init__(
         self,
@@ -69,10 +72,10 @@ class Adam(Optimizer):
                 state = self.state[param]
                 if len(state) == 0:
                     state["step"] = self._new_step()
-                    state["exp_avg"] = self._zeros_like(param)
-                    state["exp_avg_sq"] = self._zeros_like(param)
+                    state["exp_avg"] = self._new_state(param)
+                    state["exp_avg_sq"] = self._new_state(param)
                 if amsgrad and "max_exp_avg_sq" not in state:
-                    state["max_exp_avg_sq"] = self._zeros_like(param)
+                    state["max_exp_avg_sq"] = self._new_state(param)
                 exp_avgs.append(state["exp_avg"]._data)
                 exp_avg_sqs.append(state["exp_avg_sq"]._data)
                 if amsgrad:

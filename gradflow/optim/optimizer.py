@@ -17,7 +17,9 @@ from collections import defaultdict
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..dtypes import float16, float32
 from ..errors import DtypeError, shape_str
+from ..profiler import record_function
 from ..tensor import Tensor
 
 
@@ -57,6 +59,9 @@ class Optimizer:
     # Group options that PyTorch added in later releases, with the value that keeps an older state dict's
     # behaviour; load_state_dict fills them into saved groups that lack them (PyTorch's __setstate__ does).
     _options_added_later: dict = {}
+    # True where the fused update computes float16 parameters in float32 (SGD, Adam, AdamW): their
+    # floating state is then float32, as in mixed-precision training (see ``_state_dtype``).
+    _float32_state_for_half: bool = False
 
     def __init__(self, params, defaults: dict) -> None:
         self.defaults = defaults
@@ -180,7 +185,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        with no_grad():
+        with no_grad(), record_function(f"{type(self).__name__}.step"):
             for group in self.param_groups:
                 self._update_group(group)
                 for param in group["params"]:
@@ -213,12 +218,25 @@ class Optimizer:
         return found
 
     @staticmethod
-    def _zeros_like(param: Tensor, fill: float = 0.0) -> Tensor:
-        """A state tensor shaped like ``param``: its device and dtype, C-contiguous, filled with ``fill``."""
+    def _zeros_like(param: Tensor, fill: float = 0.0, dtype=None) -> Tensor:
+        """A state tensor shaped like ``param``: its device, C-contiguous, filled with ``fill``; of ``dtype``
+        (a gradflow dtype) or else the parameter's."""
         backend = param._device.backend
         with backend.context():
-            array = backend.xp.full(param.shape, fill, dtype=param._dtype.np)
+            array = backend.xp.full(param.shape, fill, dtype=(dtype or param._dtype).np)
         return Tensor._wrap(array, param._device)
+
+    def _state_dtype(self, param: Tensor):
+        """The dtype of ``param``'s floating state: float32 for a float16 parameter where the update computes
+        in float32 (``_float32_state_for_half``: the moments keep their precision; PyTorch's own
+        non-fused optimizers would keep float16 state), else the parameter's dtype."""
+        if self._float32_state_for_half and param._dtype is float16:
+            return float32
+        return param._dtype
+
+    def _new_state(self, param: Tensor) -> Tensor:
+        """A zero state tensor for ``param`` (device, shape and ``_state_dtype``)."""
+        return self._zeros_like(param, dtype=self._state_dtype(param))
 
     @staticmethod
     def _new_step() -> Tensor:
@@ -248,8 +266,9 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a ``state_dict()``: hyperparameters and copies of the state, moved to each parameter's device.
 
-        Floating state takes the parameter's dtype; ``'step'`` stays as saved (a CPU counter). Options that
-        an older state dict lacks (``'maximize'``, ...) take the value that reproduces its behaviour, as in PyTorch.
+        Floating state takes the parameter's dtype (float32 for float16 parameters of SGD and Adam);
+        ``'step'`` stays as saved (a CPU counter). Options that an older state dict lacks (``'maximize'``,
+        ...) take the value that reproduces its behaviour, as in PyTorch.
         """
         groups = self.param_groups
         saved_groups = copy.deepcopy(state_dict["param_groups"])
@@ -274,7 +293,8 @@ class Optimizer:
         for key, value in state_dict["state"].items():
             if key in id_map:
                 param = id_map[key]
-                state[param] = {name: _copy_state(param, name, item) for name, item in value.items()}
+                dtype = self._state_dtype(param)
+                state[param] = {name: _copy_state(param, name, item, dtype) for name, item in value.items()}
             else:
                 state[key] = copy.deepcopy(value)
         for group, saved in zip(groups, saved_groups):
@@ -287,12 +307,12 @@ class Optimizer:
         self.param_groups = saved_groups
 
 
-def _copy_state(param: Tensor, name: str, value):
-    """A private copy of one state entry, on ``param``'s device (and dtype, for floating state)."""
+def _copy_state(param: Tensor, name: str, value, state_dtype):
+    """A private copy of one state entry, on ``param``'s device (and of ``state_dtype``, for floating state)."""
     if isinstance(value, Tensor):
         if name == "step":
             return value.detach().clone()
-        dtype = param._dtype if value.is_floating_point() else value._dtype
+        dtype = state_dtype if value.is_floating_point() else value._dtype
         return value.detach().to(device=param._device, dtype=dtype, copy=True).contiguous()
     if name == "step":  # a plain number from an older checkpoint: the primitives need a counter array
         return Optimizer._new_step().fill_(float(value))

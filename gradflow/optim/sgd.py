@@ -16,7 +16,8 @@ class SGD(Optimizer):
         g = g + momentum * buf if nesterov else buf          (when momentum != 0)
         p = p - lr * g
 
-    State per parameter: ``'momentum_buffer'`` (only when ``momentum != 0``).
+    State per parameter: ``'momentum_buffer'`` (only when ``momentum != 0``). Mixed precision: a
+    float16 parameter keeps a float32 buffer, its update is computed in float32 and rounded once.
 
     >>> import gradflow as gf
     >>> from gradflow.optim import SGD
@@ -29,6 +30,7 @@ class SGD(Optimizer):
     """
 
     _options_added_later = {"nesterov": False, "maximize": False}
+    _float32_state_for_half = True
 
     def __init__(
         self,
@@ -70,7 +72,7 @@ class SGD(Optimizer):
                     first_steps.append(buffer is None)
                     if buffer is None:
                         # Filled with the gradient by the primitive (first_steps), so zeros are only a placeholder.
-                        buffer = state["momentum_buffer"] = self._zeros_like(param)
+                        buffer = state["momentum_buffer"] = self._new_state(param)
                     buffers.append(buffer._data)
             device.backend.sgd_step(
                 [param._data for param in params],
