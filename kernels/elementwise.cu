@@ -21,8 +21,8 @@
 // float and double versions of the math used below (no CUDA header, so no C++ overloads).
 __device__ __forceinline__ float gf_ew_exp(float v) { return expf(v); }
 __device__ __forceinline__ double gf_ew_exp(double v) { return exp(v); }
-__device__ __forceinline__ float gf_ew_erf(float v) { return erff(v); }
-__device__ __forceinline__ double gf_ew_erf(double v) { return erf(v); }
+__device__ __forceinline__ float gf_ew_erfc(float v) { return erfcf(v); }
+__device__ __forceinline__ double gf_ew_erfc(double v) { return erfc(v); }
 __device__ __forceinline__ float gf_ew_tanh(float v) { return tanhf(v); }
 __device__ __forceinline__ double gf_ew_tanh(double v) { return tanh(v); }
 __device__ __forceinline__ float gf_ew_abs(float v) { return fabsf(v); }
@@ -46,7 +46,9 @@ template <typename A> __device__ __forceinline__ A gf_ew_act(A z, long long act)
             // `z <= 0 ? 0 : z` keeps NaN as NaN (fmax would turn it into 0; torch keeps it).
             return z <= (A)0 ? (A)0 : z;
         case GF_ACT_GELU:
-            return (A)0.5 * z * ((A)1 + gf_ew_erf(z * (A)0.7071067811865476));
+            // Phi(z) = erfc(-z / sqrt 2) / 2: 1 + erf(z / sqrt 2) cancels for z << 0 (a few
+            // correct digits in float32 near z = -3), erfc does not.
+            return (A)0.5 * z * gf_ew_erfc(z * (A)-0.7071067811865476);
         case GF_ACT_GELU_TANH:
             return (A)0.5 * z * ((A)1 + gf_ew_tanh(gf_ew_gelu_tanh_inner(z)));
         case GF_ACT_SILU:
@@ -68,7 +70,7 @@ template <typename A> __device__ __forceinline__ A gf_ew_act_backward(A grad, A 
         case GF_ACT_RELU:
             return z <= (A)0 ? (A)0 : grad;
         case GF_ACT_GELU: {
-            const A cdf = (A)0.5 * ((A)1 + gf_ew_erf(z * (A)0.7071067811865476));
+            const A cdf = (A)0.5 * gf_ew_erfc(z * (A)-0.7071067811865476);
             const A pdf = (A)0.3989422804014327 * gf_ew_exp((A)-0.5 * z * z);
             return grad * (cdf + z * pdf);
         }

@@ -87,7 +87,8 @@ def _gelu_tanh_inner(z):
 _FORWARD = {
     "identity": lambda z: z.copy(),
     "relu": lambda z: np.maximum(z, 0),  # keeps NaN, as torch does
-    "gelu": lambda z: 0.5 * z * (1 + scipy.special.erf(z * _INV_SQRT_2)),
+    # Phi(z) as erfc(-z / sqrt 2) / 2, which does not cancel for z << 0 (as the kernel computes it).
+    "gelu": lambda z: 0.5 * z * scipy.special.erfc(z * -_INV_SQRT_2),
     "gelu_tanh": lambda z: 0.5 * z * (1 + np.tanh(_gelu_tanh_inner(z))),
     "silu": lambda z: z * scipy.special.expit(z),
     "tanh": np.tanh,
@@ -96,7 +97,7 @@ _FORWARD = {
 
 
 def _gelu_backward(g, z):
-    cdf = 0.5 * (1 + scipy.special.erf(z * _INV_SQRT_2))
+    cdf = 0.5 * scipy.special.erfc(z * -_INV_SQRT_2)
     pdf = _INV_SQRT_2PI * np.exp(-0.5 * z * z)
     return g * (cdf + z * pdf)
 
