@@ -210,3 +210,217 @@ __global__ void __launch_bounds__(256) gf_norm_param_grad(const T* __restrict__ 
         __syncthreads();  // the next tile overwrites the shared sums
     }
 }
+
+// ---- Row-cached variants (selected by USE_CACHED_FORWARD / USE_FUSED_BACKWARD in norm.py) ----
+//
+// Each thread holds PACKS packs of the row in registers: pack p = threadIdx.x + i * blockDim.x
+// for i < PACKS, present while p < cols / VEC. The launcher picks blockDim.x (a multiple of 32)
+// and PACKS so that PACKS * blockDim.x * VEC >= cols; every use of a held pack is predicated on
+// the same p < packs test that guarded its load. So a row is read from global memory once.
+
+// Two block-wide sums with one pair of barriers (blockDim.x a multiple of 32); every thread gets
+// both results. `scratch` holds 64 values in shared memory; the trailing barrier lets it be reused.
+template <typename A> __device__ __forceinline__ void gf_norm_block_sum2(A& a, A& b, A* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    a = gf_warp_sum(a);
+    b = gf_warp_sum(b);
+    if (lane == 0) {
+        scratch[warp] = a;
+        scratch[32 + warp] = b;
+    }
+    __syncthreads();
+    a = lane < warps ? scratch[lane] : (A)0;
+    b = lane < warps ? scratch[32 + lane] : (A)0;
+    a = gf_warp_sum(a);
+    b = gf_warp_sum(b);
+    __syncthreads();
+}
+
+// Forward with the row in registers: mean from the held values, then the sum of squared
+// deviations from the same registers (two exact passes over registers, no E[x^2] - E[x]^2),
+// then y written from the registers: one read and one write of the row.
+template <typename T, int VEC, int PACKS>
+__global__ void __launch_bounds__(1024) gf_norm_forward_cached(const T* __restrict__ x, const T* __restrict__ weight,
+                                                               const T* __restrict__ bias, T* __restrict__ y,
+                                                               typename gf_acc<T>::type* __restrict__ mean_out,
+                                                               typename gf_acc<T>::type* __restrict__ rstd_out,
+                                                               long long rows, long long cols, double eps,
+                                                               long long has_weight, long long has_bias) {
+    typedef typename gf_acc<T>::type A;
+    __shared__ A scratch[32];
+    const long long packs = cols / VEC;
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T* x_row = x + row * cols;
+        T* y_row = y + row * cols;
+        gf_norm_pack<T, VEC> held[PACKS];
+#pragma unroll
+        for (int i = 0; i < PACKS; ++i) {
+            const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+            if (p < packs) held[i] = gf_norm_load<T, VEC>(x_row, p * VEC);
+        }
+        A sum = 0;
+#pragma unroll
+        for (int i = 0; i < PACKS; ++i) {
+            const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+            if (p < packs) {
+#pragma unroll
+                for (int k = 0; k < VEC; ++k) sum += (A)gf_to_float(held[i].v[k]);
+            }
+        }
+        // gf_block_sum ends with a barrier, so scratch is free again for the next sum (and row).
+        const A row_mu = gf_block_sum(sum, scratch) / (A)cols;
+        A squares = 0;
+#pragma unroll
+        for (int i = 0; i < PACKS; ++i) {
+            const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+            if (p < packs) {
+#pragma unroll
+                for (int k = 0; k < VEC; ++k) {
+                    const A deviation = (A)gf_to_float(held[i].v[k]) - row_mu;
+                    squares += deviation * deviation;
+                }
+            }
+        }
+        const A row_r = (A)1 / gf_norm_sqrt(gf_block_sum(squares, scratch) / (A)cols + (A)eps);
+        if (threadIdx.x == 0) {
+            mean_out[row] = row_mu;
+            rstd_out[row] = row_r;
+        }
+#pragma unroll
+        for (int i = 0; i < PACKS; ++i) {
+            const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+            if (p < packs) {
+                gf_norm_pack<T, VEC> w_pack, b_pack, out;
+                if (has_weight) w_pack = gf_norm_load<T, VEC>(weight, p * VEC);
+                if (has_bias) b_pack = gf_norm_load<T, VEC>(bias, p * VEC);
+#pragma unroll
+                for (int k = 0; k < VEC; ++k) {
+                    A value = ((A)gf_to_float(held[i].v[k]) - row_mu) * row_r;
+                    if (has_weight) value *= (A)gf_to_float(w_pack.v[k]);
+                    if (has_bias) value += (A)gf_to_float(b_pack.v[k]);
+                    out.v[k] = gf_from_acc<T>(value);
+                }
+                *reinterpret_cast<gf_norm_pack<T, VEC>*>(y_row + p * VEC) = out;
+            }
+        }
+    }
+}
+
+// Fused backward with g and x of the row in registers: grad_x as gf_norm_backward, and the
+// weight/bias gradient partials g * xhat and g summed over the block's rows per column in
+// registers (a thread keeps the same columns for every row, so no atomics). At the end each
+// block writes its sums to row blockIdx.x of the (gridDim.x, cols) partial buffers, every column
+// of that row (zeros for a block that got no rows), and gf_norm_column_sum adds the rows up.
+template <typename T, int VEC, int PACKS>
+__global__ void __launch_bounds__(512, 1) gf_norm_backward_fused(const T* __restrict__ grad, const T* __restrict__ x,
+                                                              const typename gf_acc<T>::type* __restrict__ mean,
+                                                              const typename gf_acc<T>::type* __restrict__ rstd,
+                                                              const T* __restrict__ weight, T* __restrict__ grad_x,
+                                                              typename gf_acc<T>::type* __restrict__ partial_weight,
+                                                              typename gf_acc<T>::type* __restrict__ partial_bias,
+                                                              long long rows, long long cols, long long has_weight,
+                                                              long long need_weight, long long need_bias) {
+    typedef typename gf_acc<T>::type A;
+    __shared__ A scratch[64];
+    const long long packs = cols / VEC;
+    A weight_sums[PACKS][VEC], bias_sums[PACKS][VEC];
+#pragma unroll
+    for (int i = 0; i < PACKS; ++i) {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+            weight_sums[i][k] = 0;
+            bias_sums[i][k] = 0;
+        }
+    }
+    for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T* g_row = grad + row * cols;
+        const T* x_row = x + row * cols;
+        gf_norm_pack<T, VEC> g_held[PACKS], x_held[PACKS];
+#pragma unroll
+        for (int i = 0; i < PACKS; ++i) {
+            const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+            if (p < packs) {
+                g_held[i] = gf_norm_load<T, VEC>(g_row, p * VEC);
+                x_held[i] = gf_norm_load<T, VEC>(x_row, p * VEC);
+            }
+        }
+        const A row_mu = mean[row], row_r = rstd[row];
+        A sum_gw = 0, sum_gw_xhat = 0;
+#pragma unroll
+        for (int i = 0; i < PACKS; ++i) {
+            const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+            if (p < packs) {
+                gf_norm_pack<T, VEC> w_pack;
+                if (has_weight) w_pack = gf_norm_load<T, VEC>(weight, p * VEC);
+#pragma unroll
+                for (int k = 0; k < VEC; ++k) {
+                    const A g = (A)gf_to_float(g_held[i].v[k]);
+                    const A xhat = ((A)gf_to_float(x_held[i].v[k]) - row_mu) * row_r;
+                    const A gw = has_weight ? g * (A)gf_to_float(w_pack.v[k]) : g;
+                    sum_gw += gw;
+                    sum_gw_xhat += gw * xhat;
+                    weight_sums[i][k] += g * xhat;
+                    bias_sums[i][k] += g;
+                }
+            }
+        }
+        gf_norm_block_sum2(sum_gw, sum_gw_xhat, scratch);
+        const A mean_gw = sum_gw / (A)cols, mean_gw_xhat = sum_gw_xhat / (A)cols;
+        T* out_row = grad_x + row * cols;
+#pragma unroll
+        for (int i = 0; i < PACKS; ++i) {
+            const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+            if (p < packs) {
+                gf_norm_pack<T, VEC> w_pack, out;
+                if (has_weight) w_pack = gf_norm_load<T, VEC>(weight, p * VEC);
+#pragma unroll
+                for (int k = 0; k < VEC; ++k) {
+                    const A g = (A)gf_to_float(g_held[i].v[k]);
+                    const A xhat = ((A)gf_to_float(x_held[i].v[k]) - row_mu) * row_r;
+                    const A gw = has_weight ? g * (A)gf_to_float(w_pack.v[k]) : g;
+                    out.v[k] = gf_from_acc<T>(row_r * (gw - mean_gw - xhat * mean_gw_xhat));
+                }
+                *reinterpret_cast<gf_norm_pack<T, VEC>*>(out_row + p * VEC) = out;
+            }
+        }
+    }
+    const long long base = (long long)blockIdx.x * cols;
+#pragma unroll
+    for (int i = 0; i < PACKS; ++i) {
+        const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+        if (p < packs) {
+#pragma unroll
+            for (int k = 0; k < VEC; ++k) {
+                if (need_weight) partial_weight[base + p * VEC + k] = weight_sums[i][k];
+                if (need_bias) partial_bias[base + p * VEC + k] = bias_sums[i][k];
+            }
+        }
+    }
+}
+
+// out[c] = sum over parts of partial[part * cols + c]. Block of exactly 512 threads = 32 columns
+// x 16 part lanes (coalesced reads along a partial row); column tiles are visited grid-stride.
+template <typename A>
+__global__ void __launch_bounds__(512) gf_norm_column_sum(const A* __restrict__ partial, A* __restrict__ out,
+                                                          long long parts, long long cols) {
+    __shared__ A sums[16][33];
+    const int column_lane = threadIdx.x & 31, part_lane = threadIdx.x >> 5;
+    const long long tiles = (cols + 31) / 32;
+    for (long long tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        const long long column = tile * 32 + column_lane;
+        A total = 0;
+        if (column < cols) {
+#pragma unroll 4
+            for (long long part = part_lane; part < parts; part += 16) total += partial[part * cols + column];
+        }
+        sums[part_lane][column_lane] = total;
+        __syncthreads();
+        if (part_lane == 0 && column < cols) {
+            A column_total = 0;
+#pragma unroll
+            for (int lane = 0; lane < 16; ++lane) column_total += sums[lane][column_lane];
+            out[column] = column_total;
+        }
+        __syncthreads();  // the next tile overwrites the shared sums
+    }
+}

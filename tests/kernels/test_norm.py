@@ -4,7 +4,8 @@ The CPU tests check ``numpy_layer_norm_forward`` / ``numpy_layer_norm_backward``
 backend's implementation) against torch's ``native_layer_norm`` and autograd, and the
 ``layer_norm`` op built on them (gradients, second derivatives, errors). The ``cuda``
 tests compare each kernel with the NumPy reference, every output buffer filled with NaN
-before the launch, and the op on 'cuda' with the op on 'cpu'.
+before the launch, and the op on 'cuda' with the op on 'cpu', once with the row-cached kernels
+(``USE_CACHED_FORWARD`` / ``USE_FUSED_BACKWARD``) and once with the first, verified kernels.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 
 import gradflow as gf
 from gradflow.autograd import gradcheck, gradgradcheck
+from gradflow.backends import kernels
 from gradflow.backends.fused import norm
 from gradflow.errors import ShapeError
 
@@ -214,10 +216,67 @@ def test_layer_norm_saved_input_modified_in_place_raises():
         out.sum().backward()
 
 
+# -- the choice between the row-cached and the first kernels (no GPU needed) -------------------
+VARIANTS = [
+    ("float", 1),
+    ("float", 4),
+    ("gf_half", 1),
+    ("gf_half", 8),
+    ("double", 1),
+    ("double", 2),
+]
+
+
+@pytest.mark.parametrize("suffix, width", VARIANTS)
+def test_cached_configs_cover_the_row_and_name_listed_kernels(suffix, width):
+    for packs_of, max_block, op in [
+        (norm._forward_packs, norm._FORWARD_MAX_BLOCK, "forward_cached"),
+        (norm._backward_packs, norm._BACKWARD_MAX_BLOCK, "backward_fused"),
+    ]:
+        held_packs = packs_of(suffix, width)
+        assert held_packs and max(held_packs) * width <= 32
+        largest = max_block * max(held_packs)
+        for packs in [*range(1, 300), *range(300, largest + 50, 37), largest, largest + 1]:
+            config = norm._cached_config(packs, held_packs, max_block)
+            if packs > largest:
+                assert config is None, (op, packs)
+                continue
+            block, held = config
+            assert block % 32 == 0 and 32 <= block <= max_block, (op, packs, block)
+            assert block * held >= packs > (block - 32) * held, (op, packs, block, held)
+            assert f"gf_norm_{op}<{suffix}, {width}, {held}>" in norm.KERNELS
+
+
+def test_cached_configs_for_the_benchmark_shapes():
+    # float32 rows of 1024 and 4096 in 16-byte packs: 128 x 2 and 256 x 4 held packs.
+    assert norm._cached_config(256, norm._forward_packs("float", 4), norm._FORWARD_MAX_BLOCK) == (128, 2)
+    assert norm._cached_config(1024, norm._forward_packs("float", 4), norm._FORWARD_MAX_BLOCK) == (256, 4)
+    assert norm._cached_config(1024, norm._backward_packs("float", 4), norm._BACKWARD_MAX_BLOCK) == (256, 4)
+    # Longer rows than the fused backward holds go back to the first kernels.
+    assert norm._cached_config(2050, norm._backward_packs("float", 4), norm._BACKWARD_MAX_BLOCK) is None
+
+
 # -- CUDA: the kernels against the reference -------------------------------------------------
 TOLERANCE = {np.float32: 1e-4, np.float16: 1e-2, np.float64: 1e-10}
 
-CUDA_SHAPES = [(1, 1), (3, 7), (5, 33), (2, 256), (7, 1000), (4, 1024), (1, 65537), (1, 1 << 20), (70000, 3)]
+# The first row covers block and pack edges; the second the row-cached limits: 8192 float32 is
+# the longest fused-backward row, 8200 and 4097 fall back there (4097: unvectorised), and
+# (300, 1024) / (33, 4096) give each block several rows of column sums.
+CUDA_SHAPES = [(1, 1), (3, 7), (5, 33), (2, 256), (7, 1000), (4, 1024), (1, 65537), (1, 1 << 20), (70000, 3)] + [
+    (3, 8192),
+    (2, 8200),
+    (3, 4097),
+    (300, 1024),
+    (33, 4096),
+]
+
+
+@pytest.fixture(params=[True, False], ids=["cached", "verified"])
+def kernel_variant(request, monkeypatch):
+    """Runs a test with the row-cached kernels and again with the first, verified ones."""
+    monkeypatch.setattr(norm, "USE_CACHED_FORWARD", request.param)
+    monkeypatch.setattr(norm, "USE_FUSED_BACKWARD", request.param)
+    return request.param
 
 
 def _poisoned(cupy, shape, dtype):
@@ -227,7 +286,7 @@ def _poisoned(cupy, shape, dtype):
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
 @pytest.mark.parametrize("rows, cols", CUDA_SHAPES)
-def test_cuda_kernels_match_the_reference(dtype, rows, cols):
+def test_cuda_kernels_match_the_reference(dtype, rows, cols, kernel_variant):
     import cupy
 
     x, weight, bias, grad = _operands(rows, cols, dtype, seed=rows + cols, loc=3.0, scale=2.0)
@@ -257,7 +316,7 @@ def test_cuda_kernels_match_the_reference(dtype, rows, cols):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_cuda_kernels_without_affine_on_misaligned_and_non_contiguous_input(dtype):
+def test_cuda_kernels_without_affine_on_misaligned_and_non_contiguous_input(dtype, kernel_variant):
     import cupy
 
     rows, cols = 6, 128  # a multiple of every vector width: only the alignment refuses 16-byte loads
@@ -291,7 +350,7 @@ def test_cuda_kernels_without_affine_on_misaligned_and_non_contiguous_input(dtyp
 
 
 @pytest.mark.cuda
-def test_cuda_kernels_take_empty_inputs():
+def test_cuda_kernels_take_empty_inputs(kernel_variant):
     import cupy
 
     y, mean, rstd = norm.cuda_layer_norm_forward(cupy.zeros((0, 5), cupy.float32), None, None, 1e-5)
@@ -309,7 +368,7 @@ def test_cuda_kernels_take_empty_inputs():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [gf.float32, gf.float64])
-def test_layer_norm_on_cuda_matches_cpu(dtype):
+def test_layer_norm_on_cuda_matches_cpu(dtype, kernel_variant):
     results = {}
     for device in ("cpu", "cuda"):
         gf.manual_seed(0)
@@ -322,3 +381,50 @@ def test_layer_norm_on_cuda_matches_cpu(dtype):
     tol = 1e-4 if dtype is gf.float32 else 1e-10
     for cpu_value, cuda_value in zip(results["cpu"], results["cuda"]):
         np.testing.assert_allclose(cuda_value, cpu_value, rtol=tol, atol=tol)
+
+
+BACKWARD_FLAGS = [(True, False, True), (False, True, False), (False, False, True)]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("need_weight, need_bias, affine", BACKWARD_FLAGS)
+def test_cuda_backward_flags(need_weight, need_bias, affine, kernel_variant):
+    import cupy
+
+    rows, cols = 257, 1024
+    x, weight, bias, grad = _operands(rows, cols, np.float32, seed=5, affine=affine)
+    y, mean, rstd = norm.numpy_layer_norm_forward(x, weight, bias, 1e-5)
+    ref = norm.numpy_layer_norm_backward(grad, x, mean, rstd, weight, need_weight, need_bias)
+    outs = [_poisoned(cupy, (rows, cols), np.float32), _poisoned(cupy, cols, np.float32)]
+    outs.append(_poisoned(cupy, cols, np.float32))
+    dweight = None if weight is None else cupy.asarray(weight)
+    got = norm.cuda_layer_norm_backward(
+        cupy.asarray(grad), cupy.asarray(x), cupy.asarray(mean), cupy.asarray(rstd), dweight, need_weight, need_bias,
+        *outs,
+    )  # fmt: skip
+    np.testing.assert_allclose(cupy.asnumpy(got[0]), ref[0], rtol=1e-4, atol=1e-4 * max(1.0, np.abs(ref[0]).max()))
+    for result, expected, out in zip(got[1:], ref[1:], outs[1:]):
+        if expected is None:
+            assert result is None
+            assert np.isnan(cupy.asnumpy(out)).all()  # an unrequested gradient is never written
+        else:
+            np.testing.assert_allclose(cupy.asnumpy(result), expected, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype, cols", [(np.float32, 1024), (np.float16, 4096), (np.float64, 9000)])
+def test_cuda_switches_pick_the_kernels(dtype, cols, kernel_variant, monkeypatch):
+    import cupy
+
+    names = []
+    monkeypatch.setattr(kernels, "launch_hook", lambda family, name: names.append(name))
+    x = cupy.asarray(_operands(3, cols, dtype, seed=1)[0])
+    y, mean, rstd = norm.cuda_layer_norm_forward(x, None, None, 1e-5)
+    norm.cuda_layer_norm_backward(x, x, mean, rstd, None, True, True)
+    cached = kernel_variant and cols <= 4096  # 9000 float64 is past both cached limits
+    assert names[0].startswith("gf_norm_forward_cached<" if cached else "gf_norm_forward<")
+    if cached:
+        assert names[1].startswith("gf_norm_backward_fused<")
+        assert names[2:] == ["gf_norm_column_sum<float>"] * 2
+    else:
+        assert names[1].startswith("gf_norm_backward<") and names[2].startswith("gf_norm_param_grad<")

@@ -16,6 +16,8 @@ rstd NaN, as in PyTorch.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import kernels
@@ -23,12 +25,50 @@ from .. import kernels
 _SUFFIXES = ("float", "double", "gf_half")
 _VECTOR_WIDTHS = {"float": 4, "double": 2, "gf_half": 8}  # elements per 16-byte load
 
-KERNELS = tuple(
-    f"gf_norm_{op}<{suffix}, {width}>"
-    for op in ("forward", "backward")
-    for suffix in _SUFFIXES
-    for width in (1, _VECTOR_WIDTHS[suffix])
-) + tuple(f"gf_norm_param_grad<{suffix}>" for suffix in _SUFFIXES)
+# Switches between the row-cached kernels (one read of each input) and the first, verified
+# kernels (gf_norm_forward; gf_norm_backward + gf_norm_param_grad), which also serve rows too long
+# to cache. Set one to False to go back to the verified kernels for every shape.
+USE_CACHED_FORWARD = True
+USE_FUSED_BACKWARD = True
+
+# Packs (of one vector width) a thread may hold in registers, and the largest blocks. The forward
+# holds x only, under __launch_bounds__(1024) (64 registers); the fused backward holds g, x and
+# two column sums per element, under __launch_bounds__(512, 1) (128 registers). The element caps
+# keep every instantiation free of spills (nvcc --resource-usage, sm_80 and sm_90).
+_HELD_PACKS = (1, 2, 4, 8)
+_FORWARD_MAX_BLOCK = 1024
+_BACKWARD_MAX_BLOCK = 512
+_FORWARD_MAX_ELEMENTS = {"float": 16, "gf_half": 32, "double": 8}
+_BACKWARD_MAX_ELEMENTS = {"float": 16, "gf_half": 16, "double": 8}
+
+
+def _forward_packs(suffix: str, width: int) -> tuple[int, ...]:
+    """The PACKS instantiations of ``gf_norm_forward_cached<suffix, width, PACKS>``."""
+    return tuple(p for p in _HELD_PACKS if p * width <= _FORWARD_MAX_ELEMENTS[suffix])
+
+
+def _backward_packs(suffix: str, width: int) -> tuple[int, ...]:
+    """The PACKS instantiations of ``gf_norm_backward_fused<suffix, width, PACKS>``."""
+    return tuple(p for p in _HELD_PACKS if p * width <= _BACKWARD_MAX_ELEMENTS[suffix])
+
+
+KERNELS = (
+    tuple(
+        f"gf_norm_{op}<{suffix}, {width}>"
+        for op in ("forward", "backward")
+        for suffix in _SUFFIXES
+        for width in (1, _VECTOR_WIDTHS[suffix])
+    )
+    + tuple(f"gf_norm_param_grad<{suffix}>" for suffix in _SUFFIXES)
+    + tuple(
+        f"gf_norm_{op}<{suffix}, {width}, {packs}>"
+        for op, packs_of in (("forward_cached", _forward_packs), ("backward_fused", _backward_packs))
+        for suffix in _SUFFIXES
+        for width in (1, _VECTOR_WIDTHS[suffix])
+        for packs in packs_of(suffix, width)
+    )
+    + ("gf_norm_column_sum<float>", "gf_norm_column_sum<double>")
+)
 
 # Rows of the weight/bias-gradient kernel handled by one block at a time (its blockDim.x / 32).
 _PARAM_ROW_LANES = 8
@@ -125,8 +165,69 @@ def _row_grid(rows: int, block: int, device_index: int) -> int:
     return kernels.grid_size(rows, 1, device_index, blocks_per_sm=max(1, 2048 // block))
 
 
+def _warp_multiple(threads: int) -> int:
+    """``threads`` rounded up to a whole number of warps (the block reductions need whole warps)."""
+    return (threads + 31) // 32 * 32
+
+
+def _cached_config(packs: int, held_packs: tuple[int, ...], max_block: int) -> tuple[int, int] | None:
+    """``(threads, packs per thread)`` holding a row of ``packs`` packs in registers, or None.
+
+    Few packs per thread and blocks of 128 to 512 threads come first (several resident blocks
+    per multiprocessor hide one row's load latency); 8 packs per thread only where the largest
+    block needs them. None when the row does not fit: the caller falls back to the first kernels.
+    """
+    for limit in (128, 256, 512, 1024):
+        if limit > max_block:
+            break
+        for held in held_packs:
+            if held <= 4 and packs <= limit * held:
+                return _warp_multiple(-(-packs // held)), held
+    for held in held_packs:
+        if held > 4 and packs <= max_block * held:
+            return _warp_multiple(-(-packs // held)), held
+    return None
+
+
+@functools.cache
+def _registers(name: str, device_index: int) -> int:
+    """Registers per thread of a compiled kernel, or 0 where CuPy cannot tell (then only threads bound it)."""
+    try:
+        return int(kernels.get_kernel("norm", name, device_index).num_regs)
+    except (AttributeError, RuntimeError):  # only a tuning hint: the launch itself reports real errors
+        return 0
+
+
+def _resident_grid(name: str, block: int, rows: int, device_index: int) -> int:
+    """Blocks for a grid-stride loop over rows: at most one wave of resident blocks, rows spread evenly.
+
+    A block past the resident wave would start only when a whole block's rows are done, leaving
+    the multiprocessors half idle at the end; and fewer blocks keep the partial sums small.
+    """
+    per_sm = max(1, min(32, 2048 // block))
+    registers = _registers(name, device_index)
+    if registers > 0:
+        per_warp = -(-registers * 32 // 256) * 256  # registers are allocated per warp in units of 256
+        per_sm = max(1, min(per_sm, 65536 // (per_warp * (block // 32))))
+    capacity = kernels.multiprocessor_count(device_index) * per_sm
+    rows_per_block = -(-rows // capacity)
+    return -(-rows // rows_per_block)
+
+
+def _column_sum(partial, out, device_index: int) -> None:
+    """``out[:] = partial.sum(axis=0)`` for a C-contiguous ``(parts, cols)`` partial buffer."""
+    parts, cols = partial.shape
+    grid = kernels.grid_size((cols + 31) // 32, 1, device_index, blocks_per_sm=4)
+    args = (partial, out, np.int64(parts), np.int64(cols))
+    kernels.launch("norm", f"gf_norm_column_sum<{kernels.dtype_suffix(partial.dtype)}>", partial, grid, 512, args)
+
+
 def cuda_layer_norm_forward(x, weight, bias, eps, out=None, mean_out=None, rstd_out=None):
-    """``(y, mean, rstd)`` like ``numpy_layer_norm_forward``, by ``gf_norm_forward`` (Welford, one block per row)."""
+    """``(y, mean, rstd)`` like ``numpy_layer_norm_forward``.
+
+    ``gf_norm_forward_cached`` (the row held in registers) where the row fits and
+    ``USE_CACHED_FORWARD`` is set, else ``gf_norm_forward`` (Welford, then a second read).
+    """
     import cupy
 
     x = cupy.ascontiguousarray(x)
@@ -144,8 +245,17 @@ def cuda_layer_norm_forward(x, weight, bias, eps, out=None, mean_out=None, rstd_
         return y, mean, rstd
     weight, bias = _parameter(cupy, weight, x.dtype), _parameter(cupy, bias, x.dtype)
     width = _vector_width(suffix, cols, (x, y, weight, bias))
-    block = _block_size(cols // width)
-    grid = _row_grid(rows, block, x.device.id)
+    config = None
+    if USE_CACHED_FORWARD:
+        config = _cached_config(cols // width, _forward_packs(suffix, width), _FORWARD_MAX_BLOCK)
+    if config is None:
+        name = f"gf_norm_forward<{suffix}, {width}>"
+        block = _block_size(cols // width)
+        grid = _row_grid(rows, block, x.device.id)
+    else:
+        block, held = config
+        name = f"gf_norm_forward_cached<{suffix}, {width}, {held}>"
+        grid = _resident_grid(name, block, rows, x.device.id)
     args = (
         x,
         x if weight is None else weight,  # never read without the flag
@@ -159,7 +269,7 @@ def cuda_layer_norm_forward(x, weight, bias, eps, out=None, mean_out=None, rstd_
         np.int64(weight is not None),
         np.int64(bias is not None),
     )
-    kernels.launch("norm", f"gf_norm_forward<{suffix}, {width}>", x, grid, block, args)
+    kernels.launch("norm", name, x, grid, block, args)
     return y, mean, rstd
 
 
@@ -186,8 +296,10 @@ def cuda_layer_norm_backward(
 ):
     """``(grad_x, grad_weight or None, grad_bias or None)`` like ``numpy_layer_norm_backward``.
 
-    ``gf_norm_backward`` writes grad_x (one block per row); ``gf_norm_param_grad`` writes
-    per-chunk column sums that one CuPy sum over chunks turns into the weight/bias gradients.
+    Where the row fits and ``USE_FUSED_BACKWARD`` is set, ``gf_norm_backward_fused`` reads
+    g and x once, writes grad_x and per-block column sums that ``gf_norm_column_sum`` adds up.
+    Otherwise ``gf_norm_backward`` writes grad_x (one block per row) and ``gf_norm_param_grad``
+    writes per-chunk column sums that one CuPy sum over chunks turns into the weight/bias gradients.
     """
     import cupy
 
@@ -209,6 +321,35 @@ def cuda_layer_norm_backward(
         return grad_x, grad_weight, grad_bias
     weight = _parameter(cupy, weight, x.dtype)
     width = _vector_width(suffix, cols, (grad, x, grad_x, weight))
+    config = None
+    if USE_FUSED_BACKWARD:
+        config = _cached_config(cols // width, _backward_packs(suffix, width), _BACKWARD_MAX_BLOCK)
+    if config is not None:
+        block, held = config
+        name = f"gf_norm_backward_fused<{suffix}, {width}, {held}>"
+        grid = _resident_grid(name, block, rows, x.device.id)
+        partial_weight = cupy.empty((grid, cols), dtype=acc) if need_weight_grad else None
+        partial_bias = cupy.empty((grid, cols), dtype=acc) if need_bias_grad else None
+        args = (
+            grad,
+            x,
+            mean,
+            rstd,
+            x if weight is None else weight,  # never read without the flag
+            grad_x,
+            mean if partial_weight is None else partial_weight,  # never written without the flag
+            mean if partial_bias is None else partial_bias,
+            np.int64(rows),
+            np.int64(cols),
+            np.int64(weight is not None),
+            np.int64(need_weight_grad),
+            np.int64(need_bias_grad),
+        )
+        kernels.launch("norm", name, x, grid, block, args)
+        for partial, result in ((partial_weight, grad_weight), (partial_bias, grad_bias)):
+            if partial is not None:
+                _column_sum(partial, result, x.device.id)
+        return grad_x, grad_weight, grad_bias
     block = _block_size(cols // width)
     args = (
         grad,
