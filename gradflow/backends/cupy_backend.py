@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# Imported once here, not inside each method (these run on every op of a training step);
+# the modules import CuPy only inside their launchers.
+from .fused import dropout, elementwise, loss, norm, optim, softmax
+
 
 class CupyBackend:
     """CuPy arrays on the GPU ``index``; the same primitives as the NumPy backend."""
@@ -111,14 +115,10 @@ class CupyBackend:
     # the same formulas through xp (optim_xp.py).
     def sgd_step(self, params, grads, momentum_buffers, **hyperparameters) -> None:
         """SGD (momentum, dampening, Nesterov, weight decay) over lists of arrays, in place."""
-        from .fused import optim
-
         optim.cuda_sgd_step(params, grads, momentum_buffers, **hyperparameters)
 
     def adam_step(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters) -> None:
         """Adam / AdamW (AMSGrad, weight decay) over lists of arrays, in place."""
-        from .fused import optim
-
         optim.cuda_adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters)
 
     def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters) -> None:
@@ -138,56 +138,38 @@ class CupyBackend:
     # -- fused primitives: kernels/*.cu (contracts in gradflow/backends/fused/) ----
     def bias_act_forward(self, x, bias, activation):
         """activation(x + bias) with bias over the last axis (bias may be None)."""
-        from .fused import elementwise
-
         return elementwise.cuda_bias_act_forward(x, bias, activation)
 
     def bias_act_backward(self, grad, x, bias, activation, need_bias_grad):
         """(input gradient, bias gradient or None) of bias_act_forward."""
-        from .fused import elementwise
-
         return elementwise.cuda_bias_act_backward(grad, x, bias, activation, need_bias_grad)
 
     def softmax_forward(self, x, log):
         """softmax (or log_softmax when ``log``) over the last axis."""
-        from .fused import softmax
-
         return softmax.cuda_softmax_forward(x, log)
 
     def softmax_backward(self, grad, out, log):
         """Input gradient of softmax_forward from its output."""
-        from .fused import softmax
-
         return softmax.cuda_softmax_backward(grad, out, log)
 
     def cross_entropy_forward(self, logits, target, weight, ignore_index, label_smoothing):
         """Per-row cross-entropy of (N, C) logits against class indices, and each row's logsumexp."""
-        from .fused import loss
-
         return loss.cuda_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)
 
     def cross_entropy_backward(self, grad, logits, target, weight, lse, ignore_index, label_smoothing):
         """Gradient of the per-row losses with respect to the logits."""
-        from .fused import loss
-
         return loss.cuda_cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, label_smoothing)
 
     def layer_norm_forward(self, x, weight, bias, eps):
         """Layer norm over the last axis: (output, mean, 1/std) per row."""
-        from .fused import norm
-
         return norm.cuda_layer_norm_forward(x, weight, bias, eps)
 
     def layer_norm_backward(self, grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad):
         """(input, weight, bias) gradients of layer_norm_forward (None where not needed)."""
-        from .fused import norm
-
         return norm.cuda_layer_norm_backward(grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad)
 
     def dropout_forward(self, x, p):
         """(x * mask / (1 - p), mask) in one pass: Philox keyed by this backend's (seed, draws) state."""
-        from .fused import dropout
-
         seed, offset = self._seed, self._draws
         self._draws += 1
         return dropout.cuda_dropout_forward(x, p, seed, offset)

@@ -94,16 +94,26 @@ def launch(family: str, name: str, array, grid: int, block: int, args: tuple, sh
     """
     if launch_hook is not None:
         launch_hook(family, name)
-    device_index = array.device.id
+    device_index = array.data.device_id
     kernel = get_kernel(family, name, device_index)
-    with array.device:
+    import cupy
+
+    # Every launcher runs inside ``with x.device``: switch GPUs only when that is not the current one
+    # (a Device context costs two runtime calls and an object per launch).
+    if cupy.cuda.runtime.getDevice() == device_index:
         kernel((int(grid),), (int(block),), args, shared_mem=int(shared_mem))
+        return
+    with cupy.cuda.Device(device_index):
+        kernel((int(grid),), (int(block),), args, shared_mem=int(shared_mem))
+
+
+# Built once: dtype_suffix runs on every launch.
+_SUFFIXES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.float16): "gf_half"}
 
 
 def dtype_suffix(dtype) -> str:
     """The template argument for a NumPy dtype: float, double or gf_half."""
-    dtype = np.dtype(dtype)
-    names = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.dtype(np.float16): "gf_half"}
-    if dtype not in names:
-        raise TypeError(f"no CUDA kernel for dtype {dtype}; the kernels take float16, float32 and float64")
-    return names[dtype]
+    suffix = _SUFFIXES.get(np.dtype(dtype))
+    if suffix is None:
+        raise TypeError(f"no CUDA kernel for dtype {np.dtype(dtype)}; the kernels take float16, float32 and float64")
+    return suffix

@@ -72,16 +72,33 @@ def int_tuple(op: str, name: str, value, dims: int, repeat_single: bool = False)
     return values
 
 
-def out_of_range_value(indices, low: int, high: int, exempt: int | None = None):
+def index_bounds(indices) -> tuple[int, int]:
+    """``(min, max)`` of a non-empty index array as Python ints.
+
+    On a GPU both values travel in ONE device-to-host copy: every read of device data on the
+    host waits for the device to finish its queued work, so two separate reads would cost two
+    round trips.
+    """
+    if isinstance(indices, np.ndarray):
+        return int(indices.min()), int(indices.max())
+    import cupy  # only CuPy arrays get here
+
+    with indices.device:
+        smallest, largest = cupy.stack((indices.min(), indices.max())).tolist()
+    return int(smallest), int(largest)
+
+
+def out_of_range_value(indices, low: int, high: int, exempt: int | None = None, bounds=None):
     """The first index outside ``[low, high)`` as a Python int, or None when all are inside.
 
-    ``exempt`` is a value allowed anyway (a loss's ``ignore_index``). This is the one place
+    ``exempt`` is a value allowed anyway (a loss's ``ignore_index``). ``bounds`` is the
+    ``index_bounds(indices)`` pair when the caller has it already. This is the one place
     where the index checks of the ops read device data on the host: one synchronisation per
-    call on a GPU, until a device-side check replaces it.
+    call on a GPU (min and max in one copy), until a device-side check replaces it.
     """
     if indices.size == 0:
         return None
-    smallest, largest = int(indices.min()), int(indices.max())
+    smallest, largest = index_bounds(indices) if bounds is None else bounds
     if smallest >= low and largest < high:
         return None
     if exempt is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import _state as _grad_state
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor
 from ._operands import promote_operands
@@ -134,6 +135,7 @@ class Linear(Function):
         out = xp.matmul(x, weight.T)
         if bias is not None:
             out += bias
+        ctx.bias_shape = None if bias is None else bias.shape
         ctx.save_for_backward(x, weight)
         return out
 
@@ -141,6 +143,8 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad
+        if not _grad_state.enabled and grad.ndim == 2:
+            return _linear_backward_arrays(ctx, grad, x, weight)
         grad_x = grad.matmul(weight) if needs_x else None
         grad_weight = None
         if needs_weight:
@@ -148,6 +152,28 @@ class Linear(Function):
             grad_weight = grad.reshape(-1, grad.shape[-1]).t().matmul(x.reshape(-1, x.shape[-1]))
         # The bias was broadcast over the leading dimensions: the engine sums its gradient back.
         return grad_x, grad_weight, grad if needs_bias else None
+
+
+def _linear_backward_arrays(ctx, grad: Tensor, x: Tensor, weight: Tensor) -> tuple:
+    """Linear's first-order backward for a 2-D input, computed on the arrays.
+
+    With grad mode off nothing is recorded, so the products and the bias sum run on the
+    arrays directly: the same array calls the Tensor ops (matmul, t, sum_to_size) would make,
+    without their per-op bookkeeping (this is every training step's backward).
+    """
+    needs_x, needs_weight, needs_bias = ctx.needs_input_grad
+    xp, device = ctx.device.backend.xp, ctx.device
+    grad_array = grad._data
+    grad_x = Tensor._wrap(xp.matmul(grad_array, weight._data), device) if needs_x else None
+    grad_weight = Tensor._wrap(xp.matmul(grad_array.T, x._data), device) if needs_weight else None
+    grad_bias = None
+    if needs_bias:
+        # A (C,) bias: the column sum the engine's sum_to_size would take; a 0-d bias is left to the engine.
+        grad_bias = grad
+        if len(ctx.bias_shape) == 1:
+            summed = xp.sum(grad_array, axis=(0,), keepdims=True).reshape(ctx.bias_shape)
+            grad_bias = Tensor._wrap(summed, device)
+    return grad_x, grad_weight, grad_bias
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -19,7 +19,7 @@ from ..autograd.grad_mode import is_grad_enabled
 from ..dtypes import int64, uint8
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
-from ._checks import out_of_range_value
+from ._checks import index_bounds, out_of_range_value
 from .loss import require_float_input, require_tensor, resolve_reduction
 from .softmax import log_softmax, softmax
 
@@ -42,8 +42,13 @@ def _check_weight(op: str, weight, input: Tensor):
     return weight.to(input._dtype)
 
 
-def _check_index_target(op: str, input: Tensor, target: Tensor, ignore_index: int) -> Tensor:
-    """Check the dtype, shape and range of class indices against a (N, C, ...) input; return them as int64."""
+def _check_index_target(op: str, input: Tensor, target: Tensor, ignore_index: int) -> tuple:
+    """Check the dtype, shape and range of class indices against a (N, C, ...) input.
+
+    Returns ``(target as int64, none_ignored)``: ``none_ignored`` is True when no target can
+    equal ``ignore_index`` (it lies outside the targets' [min, max], read for the range check
+    anyway), so the 'mean' divisor is the number of targets, known without reading the device.
+    """
     if target._dtype not in (int64, uint8):
         hint = "; class probabilities must have the input's shape" if target._dtype.is_floating_point else ""
         raise DtypeError(
@@ -68,13 +73,16 @@ def _check_index_target(op: str, input: Tensor, target: Tensor, ignore_index: in
     target = target.to(int64)
     data = target._data
     classes = input.shape[1]
-    value = out_of_range_value(data, 0, classes, exempt=ignore_index)
+    if data.size == 0:
+        return target, True
+    bounds = index_bounds(data)
+    value = out_of_range_value(data, 0, classes, exempt=ignore_index, bounds=bounds)
     if value is not None:
         raise IndexOutOfRangeError(
             f"{op}: target {value} is out of bounds: class indices must lie in [0, {classes - 1}] for an input "
             f"with {classes} classes (shape {shape_str(input.shape)}), or equal ignore_index={ignore_index}"
         )
-    return target
+    return target, not bounds[0] <= ignore_index <= bounds[1]
 
 
 def _batched(op: str, input, target) -> tuple:
@@ -161,12 +169,18 @@ def _subtract_targets(xp, array, safe_target, target_weight, keep, weight, smoot
         array -= (smoothing / array.shape[1]) * (kept if weight is None else _class_view(weight, array.ndim) * kept)
 
 
-def _reduction_scale(ctx, grad: Tensor, denominator: Tensor) -> Tensor:
-    """The incoming gradient shaped to multiply per-class terms: per sample ('none'), or scalar."""
+def _reduction_scale(ctx, grad: Tensor, denominator) -> Tensor:
+    """The incoming gradient shaped to multiply per-class terms: per sample ('none'), or scalar.
+
+    ``denominator`` is the 'mean' divisor: a 0-d tensor of summed weights, or a positive
+    Python int (the number of targets) when the forward knew it on the host.
+    """
     if ctx.reduction == "none":
         return grad.unsqueeze(1)
     if ctx.reduction == "sum":
         return grad
+    if isinstance(denominator, int):
+        return grad / denominator
     backend = ctx.device.backend
     with backend.context():
         total = denominator._data
@@ -215,7 +229,7 @@ def nll_loss(
     """
     reduction = resolve_reduction("nll_loss", size_average, reduce, reduction)
     input, target, unbatched = _batched("nll_loss", input, target)
-    target = _check_index_target("nll_loss", input, target, ignore_index)
+    target, _ = _check_index_target("nll_loss", input, target, ignore_index)
     weight = _check_weight("nll_loss", weight, input)
     loss = NegativeLogLikelihood.apply(input, target, weight, ignore_index, reduction)
     return _unbatch(loss, unbatched, reduction)
@@ -249,15 +263,20 @@ class SoftmaxCrossEntropy(Function):
     """
 
     @staticmethod
-    def forward(ctx, logits, target, weight, ignore_index, reduction, label_smoothing):
+    def forward(ctx, logits, target, weight, ignore_index, reduction, label_smoothing, count=None):
+        """``count``: the number of targets when it is known to be the 'mean' divisor (no weights, none ignored)."""
         backend = ctx.device.backend
         xp = backend.xp
         losses, lse = backend.cross_entropy_forward(
             _class_rows(xp, logits), target.reshape(-1), weight, ignore_index, label_smoothing
         )
-        keep = target != ignore_index
-        target_weight = keep.astype(logits.dtype) if weight is None else weight[xp.where(keep, target, 0)] * keep
-        denominator = xp.asarray(xp.sum(target_weight))  # a 0-d array on every backend (NumPy returns a scalar)
+        # The summed weights of the kept targets: needed by 'mean' only, and computed on the device only
+        # when the host does not know it (each array op here is a kernel launch on a GPU).
+        denominator = count
+        if reduction == "mean" and count is None:
+            keep = target != ignore_index
+            target_weight = keep.astype(logits.dtype) if weight is None else weight[xp.where(keep, target, 0)] * keep
+            denominator = xp.asarray(xp.sum(target_weight))  # a 0-d array on every backend (NumPy returns a scalar)
         if reduction == "none":
             out = losses.reshape(target.shape)
         elif reduction == "sum":
@@ -289,7 +308,7 @@ class SoftmaxCrossEntropy(Function):
                     smoothing,
                 )
                 gradient = _from_class_rows(xp, rows, logits.shape)
-            return Tensor._wrap(gradient, device), None, None, None, None, None
+            return Tensor._wrap(gradient, device), None, None, None, None, None, None
         # Under create_graph the softmax is recomputed with recorded ops, so double backward reaches the logits.
         with backend.context():
             keep = target._data != ctx.ignore_index
@@ -301,7 +320,7 @@ class SoftmaxCrossEntropy(Function):
             _subtract_targets(xp, negated_targets, safe_target, target_weight, keep, weight, smoothing)
         probs = softmax(logits, dim=1)
         gradient = probs * Tensor._wrap(row_total, device) + Tensor._wrap(negated_targets, device)
-        return gradient * scale, None, None, None, None, None
+        return gradient * scale, None, None, None, None, None, None
 
 
 def _probability_cross_entropy(input: Tensor, target: Tensor, weight, reduction: str, label_smoothing: float):
@@ -360,8 +379,11 @@ def cross_entropy(
             )
         loss = _probability_cross_entropy(input, target, weight, reduction, label_smoothing)
     else:
-        target = _check_index_target(op, input, target, ignore_index)
-        loss = SoftmaxCrossEntropy.apply(input, target, weight, ignore_index, reduction, float(label_smoothing))
+        target, none_ignored = _check_index_target(op, input, target, ignore_index)
+        # Without weights or ignored targets the 'mean' divisor is the target count: a host number.
+        count = target.numel() if weight is None and none_ignored and reduction == "mean" else None
+        count = count or None  # no targets: the summed weights (0) give NaN as before
+        loss = SoftmaxCrossEntropy.apply(input, target, weight, ignore_index, reduction, float(label_smoothing), count)
     return _unbatch(loss, unbatched, reduction)
 
 
