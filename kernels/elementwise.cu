@@ -50,7 +50,8 @@ template <typename A> __device__ __forceinline__ A gf_ew_act(A z, long long act)
             // correct digits in float32 near z = -3), erfc does not.
             return (A)0.5 * z * gf_ew_erfc(z * (A)-0.7071067811865476);
         case GF_ACT_GELU_TANH:
-            return (A)0.5 * z * ((A)1 + gf_ew_tanh(gf_ew_gelu_tanh_inner(z)));
+            // (1 + tanh u) / 2 = sigmoid(2u): no cancellation for z << 0.
+            return z * gf_ew_sigmoid((A)2 * gf_ew_gelu_tanh_inner(z));
         case GF_ACT_SILU:
             return z * gf_ew_sigmoid(z);
         case GF_ACT_TANH:
@@ -75,9 +76,10 @@ template <typename A> __device__ __forceinline__ A gf_ew_act_backward(A grad, A 
             return grad * (cdf + z * pdf);
         }
         case GF_ACT_GELU_TANH: {
-            const A t = gf_ew_tanh(gf_ew_gelu_tanh_inner(z));
+            // s = sigmoid(2u) = (1 + tanh u) / 2, so d/dz [z s] = s + 2 z s (1 - s) du/dz.
+            const A s = gf_ew_sigmoid((A)2 * gf_ew_gelu_tanh_inner(z));
             const A d_inner = (A)0.7978845608028654 * ((A)1 + (A)(3.0 * 0.044715) * z * z);
-            return grad * ((A)0.5 * ((A)1 + t) + (A)0.5 * z * ((A)1 - t * t) * d_inner);
+            return grad * (s + (A)2 * z * s * ((A)1 - s) * d_inner);
         }
         case GF_ACT_SILU: {
             const A s = gf_ew_sigmoid(z);

@@ -89,7 +89,8 @@ _FORWARD = {
     "relu": lambda z: np.maximum(z, 0),  # keeps NaN, as torch does
     # Phi(z) as erfc(-z / sqrt 2) / 2, which does not cancel for z << 0 (as the kernel computes it).
     "gelu": lambda z: 0.5 * z * scipy.special.erfc(z * -_INV_SQRT_2),
-    "gelu_tanh": lambda z: 0.5 * z * (1 + np.tanh(_gelu_tanh_inner(z))),
+    # (1 + tanh(u)) / 2 = sigmoid(2u), which does not cancel for z << 0 either.
+    "gelu_tanh": lambda z: z * scipy.special.expit(2 * _gelu_tanh_inner(z)),
     "silu": lambda z: z * scipy.special.expit(z),
     "tanh": np.tanh,
     "sigmoid": scipy.special.expit,  # stable for any |z|
@@ -103,9 +104,10 @@ def _gelu_backward(g, z):
 
 
 def _gelu_tanh_backward(g, z):
-    t = np.tanh(_gelu_tanh_inner(z))
+    # With s = sigmoid(2u) = (1 + tanh u) / 2: d/dz [z s] = s + z * 2 s (1 - s) * du/dz.
+    s = scipy.special.expit(2 * _gelu_tanh_inner(z))
     d_inner = _SQRT_2_OVER_PI * (1 + 3 * _GELU_TANH_CUBIC * z * z)
-    return g * (0.5 * (1 + t) + 0.5 * z * (1 - t * t) * d_inner)
+    return g * (s + 2 * z * s * (1 - s) * d_inner)
 
 
 def _silu_backward(g, z):
