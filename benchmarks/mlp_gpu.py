@@ -26,30 +26,37 @@ import time
 from mlp_cpu import BATCH, BETAS, EPS, LR, SIZES, _data, _initial_weights
 
 
-def _gradflow_step():
-    """(step, sync) for gradflow on the GPU; ``step()`` returns the loss tensor."""
-    import gradflow as gf
-
-    device = gf.device("cuda")
+def build_step(lib, device_name: str = "cuda"):
+    """``step()`` of one training step of the MLP in ``lib`` (gradflow or torch: the same API) on
+    ``device_name``, from the shared initial weights and data; it returns the loss tensor (no host read)."""
+    device = lib.device(device_name)
     layers = []
     for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        layers += [gf.nn.Linear(fan_in, fan_out, device=device), gf.nn.ReLU()]
-    model = gf.nn.Sequential(*layers[:-1])
-    with gf.no_grad():
+        layers += [lib.nn.Linear(fan_in, fan_out, device=device), lib.nn.ReLU()]
+    model = lib.nn.Sequential(*layers[:-1])
+    with lib.no_grad():
         for parameter, value in zip(model.parameters(), _initial_weights(), strict=True):
-            parameter.copy_(gf.tensor(value, device=device))
-    optimizer = gf.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+            parameter.copy_(lib.tensor(value, device=device))
+    # torch's default for CUDA parameters (foreach); fused is reported by kernels_gpu's adam section.
+    optimizer = lib.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
     x_host, y_host = _data()
-    x, y = gf.tensor(x_host, device=device), gf.tensor(y_host, device=device)
+    x, y = lib.tensor(x_host, device=device), lib.tensor(y_host, device=device)
 
     def step():
-        loss = gf.nn.functional.cross_entropy(model(x), y)
+        loss = lib.nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         return loss
 
-    return step, gf.cuda.synchronize
+    return step
+
+
+def _gradflow_step():
+    """(step, sync) for gradflow on the GPU; ``step()`` returns the loss tensor."""
+    import gradflow as gf
+
+    return build_step(gf), gf.cuda.synchronize
 
 
 def _torch_step():
@@ -57,26 +64,7 @@ def _torch_step():
 
     if not torch.cuda.is_available():
         raise RuntimeError("torch has no CUDA here")
-    layers = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1]).cuda()
-    with torch.no_grad():
-        for parameter, value in zip(model.parameters(), _initial_weights(), strict=True):
-            parameter.copy_(torch.from_numpy(value))
-    # torch's default for CUDA parameters (foreach); fused is reported by kernels_gpu's adam section.
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-    x_host, y_host = _data()
-    x, y = torch.from_numpy(x_host).cuda(), torch.from_numpy(y_host).cuda()
-
-    def step():
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step, torch.cuda.synchronize
+    return build_step(torch), torch.cuda.synchronize
 
 
 def time_steps(step, sync, steps: int, warmup: int) -> dict:
@@ -155,7 +143,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=8)
     args = parser.parse_args(argv)
-    from kernels_gpu import environment, write_json
+    from kernels_gpu_common import environment, write_json
 
     import gradflow
 

@@ -25,35 +25,10 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.dirname(HERE), HERE]  # gradflow from the source tree; mlp_cpu beside this file
+sys.path[:0] = [os.path.dirname(HERE), HERE]  # gradflow from the source tree; mlp_cpu, mlp_gpu beside this file
 
-from mlp_cpu import BATCH, BETAS, EPS, LR, SIZES, _data, _initial_weights  # noqa: E402
-
-
-def build_step(device_name: str = "cuda"):
-    """``step()`` running one training step of the MLP on ``device_name`` (no host read of the loss)."""
-    import gradflow as gf
-
-    device = gf.device(device_name)
-    layers = []
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
-        layers += [gf.nn.Linear(fan_in, fan_out, device=device), gf.nn.ReLU()]
-    model = gf.nn.Sequential(*layers[:-1])
-    with gf.no_grad():
-        for parameter, value in zip(model.parameters(), _initial_weights(), strict=True):
-            parameter.copy_(gf.tensor(value, device=device))
-    optimizer = gf.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
-    x_host, y_host = _data()
-    x, y = gf.tensor(x_host, device=device), gf.tensor(y_host, device=device)
-
-    def step():
-        loss = gf.nn.functional.cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return step
+from mlp_cpu import BATCH, SIZES  # noqa: E402
+from mlp_gpu import build_step  # noqa: E402 - the same step mlp_gpu.py times
 
 
 def per_step_ms(step, sync, steps: int, sync_each: bool) -> dict:
@@ -123,7 +98,7 @@ def main(argv=None) -> int:
         def sync():
             cupy.cuda.runtime.deviceSynchronize()
 
-    step = build_step(args.device)
+    step = build_step(gf, args.device)
     for _ in range(args.warmup):
         step()
     sync()

@@ -7,8 +7,16 @@ import argparse
 import sys
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (what was wrong and where to read more), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradflow", description="gradflow: autograd on NVIDIA GPUs and CPUs")
+    """The ``gradflow`` parser with its ``demo``, ``info`` and ``bench`` subcommands."""
+    parser = _Parser(prog="gradflow", description="gradflow: autograd on NVIDIA GPUs and CPUs")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command")
     demo = commands.add_parser(

@@ -158,6 +158,39 @@ def test_an_op_that_raises_is_dropped_and_later_ops_still_nest_correctly():
     assert block.host_self <= block.host_total
 
 
+def test_an_op_that_raises_outside_any_range_leaves_later_ops_at_the_top_level():
+    # The raising op's frame must not stay open: later ops would nest under it and their host
+    # time would be missing from the summary's host time in ops.
+    with profiler.profile() as prof:
+        with pytest.raises(gf.errors.ShapeError):
+            gf.ones(2, 3) + gf.ones(4, 5)
+        gf.ones(2) * 2
+    mul = next(row for row in prof.key_averages() if row.name == "Mul")
+    assert prof.summary().host_in_ops == pytest.approx(mul.host_total)
+
+
+def test_a_backward_that_raises_leaves_later_ops_at_the_top_level():
+    class Broken(gf.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            raise ArithmeticError("broken backward")
+
+    x = gf.ones(2, requires_grad=True)
+    with profiler.profile() as prof:
+        y = Broken.apply(x).sum()
+        with pytest.raises(ArithmeticError):
+            y.backward()
+        gf.ones(2) * 2
+    top_level = sum(
+        row.host_total for row in prof.key_averages() if row.name in ("Broken", "Sum", "SumBackward", "Mul")
+    )
+    assert prof.summary().host_in_ops == pytest.approx(top_level)
+
+
 def test_other_threads_are_not_recorded():
     with profiler.profile() as prof:
         worker = threading.Thread(target=lambda: gf.ones(3) * 2)

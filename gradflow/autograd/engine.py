@@ -218,10 +218,15 @@ def _run(roots, retain_graph, create_graph, captures):
                     grads[output_nr] = Tensor._wrap(xp.zeros(shape, dtype=dtype.np), node.out_device or node.device)
         if profiler is not None:
             frame = profiler.enter_backward(node)
-        if anomaly:
-            input_grads = _backward_with_anomaly_checks(node, grads)
-        else:
-            input_grads = node.function.backward(node, *grads)
+        try:  # free until a backward raises; then the profiler closes its frame
+            if anomaly:
+                input_grads = _backward_with_anomaly_checks(node, grads)
+            else:
+                input_grads = node.function.backward(node, *grads)
+        except BaseException:
+            if profiler is not None:
+                profiler.drop(frame)
+            raise
         if profiler is not None:
             profiler.exit_op(frame)
         if not retain_graph:

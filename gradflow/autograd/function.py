@@ -166,39 +166,45 @@ class Function:
         profiler = profiler_hook
         if profiler is not None:
             frame = profiler.enter_op(cls.__name__, args)
-        device = None
-        requires_grad = False
-        arrays = []
-        for arg in args:
-            if isinstance(arg, Tensor):
-                if device is None:
-                    device = arg._device
-                elif arg._device is not device:
-                    raise device_mismatch(cls.__name__.lower(), device, arg._device)
-                arrays.append(arg._data)
-                if arg._requires_grad:
-                    requires_grad = True
-            else:
-                arrays.append(arg)
-        ctx = Node(cls)
-        ctx.device = device
-        if device.index:  # CuPy launches on the current GPU: make the operands' GPU current
-            with device.backend.context():
+        # try costs nothing until an op raises (Python 3.11); then the profiler closes the op's frame
+        try:
+            device = None
+            requires_grad = False
+            arrays = []
+            for arg in args:
+                if isinstance(arg, Tensor):
+                    if device is None:
+                        device = arg._device
+                    elif arg._device is not device:
+                        raise device_mismatch(cls.__name__.lower(), device, arg._device)
+                    arrays.append(arg._data)
+                    if arg._requires_grad:
+                        requires_grad = True
+                else:
+                    arrays.append(arg)
+            ctx = Node(cls)
+            ctx.device = device
+            if device.index:  # CuPy launches on the current GPU: make the operands' GPU current
+                with device.backend.context():
+                    result = cls.forward(ctx, *arrays, **kwargs)
+            elif kwargs:
                 result = cls.forward(ctx, *arrays, **kwargs)
-        elif kwargs:
-            result = cls.forward(ctx, *arrays, **kwargs)
-        else:
-            result = cls.forward(ctx, *arrays)
-        out_device = ctx.out_device or device
-        if result.__class__ is tuple:
-            outputs = tuple([Tensor._wrap(_as_array(ctx, array), out_device) for array in result])
-        else:
-            if result.__class__ is not np.ndarray:
-                result = _as_array(ctx, result)
-            outputs = Tensor._wrap(result, out_device)
-        if requires_grad and _state.enabled:
-            _record(ctx, args, outputs)
-        if profiler is not None:  # an op that raised never gets here: the profiler drops its frame
+            else:
+                result = cls.forward(ctx, *arrays)
+            out_device = ctx.out_device or device
+            if result.__class__ is tuple:
+                outputs = tuple([Tensor._wrap(_as_array(ctx, array), out_device) for array in result])
+            else:
+                if result.__class__ is not np.ndarray:
+                    result = _as_array(ctx, result)
+                outputs = Tensor._wrap(result, out_device)
+            if requires_grad and _state.enabled:
+                _record(ctx, args, outputs)
+        except BaseException:
+            if profiler is not None:
+                profiler.drop(frame)
+            raise
+        if profiler is not None:
             profiler.exit_op(frame)
         return outputs
 

@@ -68,15 +68,17 @@ def _time_steps(step, timer, warmup: int, steps: int) -> dict:
     return phases
 
 
-def _gradflow_cell(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_size, dtype, warmup, steps, flops):
-    import gradflow
-
-    from ..utils.memory import peak_memory
-
-    model = model_fn().to(device=device, dtype=getattr(gradflow, dtype))
+def _prepare(lib, model_fn, input_fn, optimizer_fn, device, batch_size, dtype):
+    """A fresh model on ``device`` in ``dtype`` (``lib``: gradflow or torch), its optimizer, and one
+    batch: ``(model, optimizer, inputs as a tuple of model arguments, targets)``."""
+    model = model_fn().to(device=device, dtype=getattr(lib, dtype))
     optimizer = optimizer_fn(list(model.parameters()))
     inputs, targets = input_fn(batch_size, device)
-    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    return model, optimizer, (inputs if isinstance(inputs, tuple) else (inputs,)), targets
+
+
+def _phased_step(model, optimizer, loss_fn, inputs, targets):
+    """``step(timer)``: one training step, the timer marking the end of each of ``PHASES``."""
 
     def step(timer):
         timer.start()
@@ -89,6 +91,16 @@ def _gradflow_cell(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_size
         timer.mark()
         return timer.phases()
 
+    return step
+
+
+def _gradflow_cell(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_size, dtype, warmup, steps, flops):
+    import gradflow
+
+    from ..utils.memory import peak_memory
+
+    model, optimizer, inputs, targets = _prepare(gradflow, model_fn, input_fn, optimizer_fn, device, batch_size, dtype)
+    step = _phased_step(model, optimizer, loss_fn, inputs, targets)
     phases = _time_steps(step, gradflow_timer(device), warmup, steps)
     with peak_memory(device) as usage:
         step(gradflow_timer(device))
@@ -102,23 +114,10 @@ def _torch_cell(model_fn, input_fn, loss_fn, device_name, batch_size, dtype, war
     import torch
 
     device = torch.device(device_name)
-    model = model_fn().to(device=device, dtype=getattr(torch, dtype))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    inputs, targets = input_fn(batch_size, device)
-    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
-    loss_fn = loss_fn or torch.nn.functional.cross_entropy
-
-    def step(timer):
-        timer.start()
-        loss = loss_fn(model(*inputs), targets)
-        timer.mark()
-        loss.backward()
-        timer.mark()
-        optimizer.step()
-        optimizer.zero_grad()
-        timer.mark()
-        return timer.phases()
-
+    model, optimizer, inputs, targets = _prepare(
+        torch, model_fn, input_fn, lambda params: torch.optim.Adam(params, lr=1e-3), device, batch_size, dtype
+    )
+    step = _phased_step(model, optimizer, loss_fn or torch.nn.functional.cross_entropy, inputs, targets)
     phases = _time_steps(step, torch_timer(device), warmup, steps)
     if device.type != "cuda":
         return phases, None, "not measured (torch's CPU allocator is invisible to tracemalloc)"
@@ -284,10 +283,7 @@ def _profile_one_step(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_s
 
     from ..profiler import profile
 
-    model = model_fn().to(device=device, dtype=getattr(gradflow, dtype))
-    optimizer = optimizer_fn(list(model.parameters()))
-    inputs, targets = input_fn(batch_size, device)
-    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    model, optimizer, inputs, targets = _prepare(gradflow, model_fn, input_fn, optimizer_fn, device, batch_size, dtype)
 
     def step():
         loss_fn(model(*inputs), targets).backward()
@@ -295,7 +291,7 @@ def _profile_one_step(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_s
         optimizer.zero_grad()
 
     step()  # the first step allocates the optimizer state: keep it out of the report
-    with profile() as recorded:
+    with profile(steps=1) as recorded:
         step()
         device.backend.synchronize()
     return recorded.report()

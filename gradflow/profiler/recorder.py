@@ -121,7 +121,7 @@ class Recorder:
             return
         end = time.perf_counter()
         stack = self.stack
-        # Frames above this one belong to ops that raised and never returned: drop them.
+        # Frames still above this one were left open (a record_function never exited): drop them.
         while stack and stack[-1] is not frame:
             stack.pop()
         if not stack:
@@ -154,6 +154,15 @@ class Recorder:
                 parent.timed_children.append(span)
         else:
             self.top_host += elapsed
+
+    def drop(self, frame) -> None:
+        """The op of ``frame`` raised: close its frame (and any its failed children left) unrecorded."""
+        if frame is None:
+            return
+        stack = self.stack
+        if frame in stack:  # identity: a frame opened before a nested profile took over is not ours
+            while stack.pop() is not frame:
+                pass
 
     # -- internals ------------------------------------------------------------------------------
     def _push(self, key, device) -> Frame:

@@ -293,3 +293,31 @@ def test_cuda_event_without_a_gpu_or_record():
     if not cuda.is_available():
         with pytest.raises(gf.errors.DeviceUnavailableError, match="CUDA is not usable"):
             event.record()
+
+
+def test_profile_reports_its_figures_per_training_step():
+    result = run_tiny(batch_sizes=(4,), profile=True)
+    report = result.profiles["cpu"]
+    assert "steps 1" in report and "per step" in report
+    assert "no steps marked" not in report
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_torch_twins_have_the_same_architecture_and_parameter_count(name):
+    pytest.importorskip("torch")
+    chosen = workload(name)
+    ours = [(key, tuple(value.shape)) for key, value in chosen.model_fn().named_parameters()]
+    theirs = [(key, tuple(value.shape)) for key, value in chosen.torch_model_fn().named_parameters()]
+    assert ours == theirs
+    assert sum(math.prod(shape) for _, shape in ours) == {"mlp": 1863690, "cnn": 50186, "transformer": 402442}[name]
+
+
+def test_conv_flops_match_the_formula():
+    chosen = workload("cnn")
+    inputs, _ = chosen.input_fn(2, gf.device("cpu"))
+    conv1 = 2 * 1 * 9 * (2 * 32 * 28 * 28)  # 2 * C_in * k*k per output element (N * C_out * H * W)
+    conv2 = 2 * 32 * 9 * (2 * 64 * 14 * 14)
+    linear = 2 * 2 * 64 * 7 * 7 * 10
+    assert forward_flops(chosen.model_fn(), inputs) == conv1 + conv2 + linear
+    grouped = gf.nn.Conv2d(4, 6, (3, 2), groups=2)
+    assert forward_flops(grouped, gf.randn(1, 4, 5, 5)) == 2 * (4 // 2) * 3 * 2 * (6 * 3 * 4)

@@ -93,8 +93,10 @@ def test_bad_options_exit_with_a_one_line_error(option, message, capsys):
         cli.main(["bench", *option])
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith("gradflow bench: error:") and message in last
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # the error alone, not argparse's usage block before it
+    assert lines[0].startswith("gradflow bench: error:") and message in lines[0]
+    assert "gradflow bench --help" in lines[0]
 
 
 def test_help_documents_every_option(capsys):
