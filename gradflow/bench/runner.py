@@ -110,13 +110,12 @@ def _gradflow_cell(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_size
     return phases, usage.peak_bytes, measure, flops
 
 
-def _torch_cell(model_fn, input_fn, loss_fn, device_name, batch_size, dtype, warmup, steps):
+def _torch_cell(model_fn, input_fn, loss_fn, optimizer_fn, device_name, batch_size, dtype, warmup, steps):
     import torch
 
     device = torch.device(device_name)
-    model, optimizer, inputs, targets = _prepare(
-        torch, model_fn, input_fn, lambda params: torch.optim.Adam(params, lr=1e-3), device, batch_size, dtype
-    )
+    optimizer_fn = optimizer_fn or (lambda params: torch.optim.Adam(params, lr=1e-3))
+    model, optimizer, inputs, targets = _prepare(torch, model_fn, input_fn, optimizer_fn, device, batch_size, dtype)
     step = _phased_step(model, optimizer, loss_fn or torch.nn.functional.cross_entropy, inputs, targets)
     phases = _time_steps(step, torch_timer(device), warmup, steps)
     if device.type != "cuda":
@@ -172,7 +171,8 @@ def compare(
     memory, are recorded with the reason; the other cells still run.
 
     ``baseline="torch"`` runs the same step in PyTorch on the same devices; the torch model and
-    inputs come from ``baseline_fns=(torch_model_fn, torch_input_fn[, torch_loss_fn])``, or, for
+    inputs come from ``baseline_fns=(torch_model_fn, torch_input_fn[, torch_loss_fn[, torch_optimizer_fn]])``
+    (a custom ``loss_fn`` or ``optimizer`` needs its torch twin there), or, for
     the built-in workloads, from ``model_fn``'s and ``input_fn``'s ``torch_*`` twins.
 
     >>> import gradflow as gf
@@ -183,9 +183,9 @@ def compare(
     'ok'
     """
     _check_arguments(batch_sizes, steps, warmup, dtype, baseline)
+    torch_fns = _torch_fns(model_fn, input_fn, baseline, baseline_fns, loss_fn is not None, optimizer is not None)
     loss_fn = loss_fn or _default_loss
     optimizer_fn = optimizer or _default_optimizer
-    torch_fns = _torch_fns(model_fn, input_fn, baseline, baseline_fns)
     frameworks = ["gradflow"] + (["torch"] if baseline else [])
     cells: list[Cell] = []
     profiles: dict[str, str] = {}
@@ -245,12 +245,24 @@ def _check_arguments(batch_sizes, steps, warmup, dtype, baseline) -> None:
         raise ValueError(f"compare: baseline must be None or 'torch', got {baseline!r}")
 
 
-def _torch_fns(model_fn, input_fn, baseline, baseline_fns):
+def _torch_fns(model_fn, input_fn, baseline, baseline_fns, custom_loss: bool, custom_optimizer: bool):
+    """(torch_model_fn, torch_input_fn, torch_loss_fn or None, torch_optimizer_fn or None) for the baseline.
+
+    A custom ``loss_fn`` or ``optimizer`` needs its torch twin: timing gradflow's step against a
+    different torch step (cross-entropy, Adam) would give a ratio of two different things.
+    """
     if baseline is None:
         return None
+    fns = tuple(baseline_fns) if baseline_fns is not None else ()
+    fns = fns + (None,) * (4 - len(fns))
+    for custom, index, what in ((custom_loss, 2, "loss_fn"), (custom_optimizer, 3, "optimizer")):
+        if custom and fns[index] is None:
+            raise ValueError(
+                f"compare: a custom {what}= with baseline='torch' needs its torch twin, or the ratio would compare "
+                "different steps: pass baseline_fns=(torch_model_fn, torch_input_fn, torch_loss_fn, torch_optimizer_fn)"
+            )
     if baseline_fns is not None:
-        fns = tuple(baseline_fns)
-        return fns + (None,) * (3 - len(fns))
+        return fns
     torch_model_fn = getattr(getattr(model_fn, "__self__", None), "torch_model_fn", None)
     torch_input_fn = getattr(getattr(input_fn, "__self__", None), "torch_input_fn", None)
     if torch_model_fn is None or torch_input_fn is None:
@@ -258,7 +270,7 @@ def _torch_fns(model_fn, input_fn, baseline, baseline_fns):
             "compare: baseline='torch' needs the torch version of the model: pass "
             "baseline_fns=(torch_model_fn, torch_input_fn) (or use a built-in gradflow.bench.models.workload)"
         )
-    return torch_model_fn, torch_input_fn, None
+    return torch_model_fn, torch_input_fn, fns[2], fns[3]
 
 
 def _release(device) -> None:

@@ -321,3 +321,30 @@ def test_conv_flops_match_the_formula():
     assert forward_flops(chosen.model_fn(), inputs) == conv1 + conv2 + linear
     grouped = gf.nn.Conv2d(4, 6, (3, 2), groups=2)
     assert forward_flops(grouped, gf.randn(1, 4, 5, 5)) == 2 * (4 // 2) * 3 * 2 * (6 * 3 * 4)
+
+
+def test_custom_optimizer_or_loss_needs_its_torch_twin_for_the_baseline():
+    torch = pytest.importorskip("torch")
+    from gradflow.optim import SGD
+
+    def torch_model():
+        return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+
+    def torch_inputs(batch_size, device):
+        return torch.randn(batch_size, 6, device=device), torch.randint(0, 3, (batch_size,), device=device)
+
+    sgd = lambda params: SGD(params, lr=0.1)  # noqa: E731
+    with pytest.raises(ValueError, match="custom optimizer= with baseline='torch' needs its torch twin"):
+        run_tiny(baseline="torch", baseline_fns=(torch_model, torch_inputs), optimizer=sgd)
+    with pytest.raises(ValueError, match="custom loss_fn= with baseline='torch'"):
+        run_tiny(baseline="torch", baseline_fns=(torch_model, torch_inputs), loss_fn=lambda out, t: out.sum())
+    used = []
+
+    def torch_sgd(params):
+        used.append(True)
+        return torch.optim.SGD(params, lr=0.1)
+
+    result = run_tiny(
+        baseline="torch", baseline_fns=(torch_model, torch_inputs, None, torch_sgd), optimizer=sgd, batch_sizes=(2,)
+    )
+    assert used and result.cell("torch", "cpu", 2)["status"] == "ok"
