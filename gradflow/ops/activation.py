@@ -73,7 +73,11 @@ class Relu(Function):
         if not _grad_state.enabled:
             # relu(z) > 0 exactly where z > 0, so the saved output stands in for the input.
             return _fused_input_grad(ctx, grad, out, "relu")
-        return grad * (out > 0)
+        from .compare import where
+
+        # Zero only where out <= 0 (PyTorch's threshold_backward): a NaN input passes its gradient, as
+        # in the fused path, and an inf gradient beside a negative input gives 0, not inf * 0 = NaN.
+        return where(out <= 0, 0.0, grad)
 
 
 class LeakyRelu(Function):
@@ -95,17 +99,19 @@ class Elu(Function):
     @staticmethod
     def forward(ctx, x, alpha):
         xp = ctx.device.backend.xp
-        out = xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
-        ctx.save_for_backward(x, out)
+        ctx.save_for_backward(x)
         ctx.alpha = alpha
-        return out
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
 
     @staticmethod
     def backward(ctx, grad):
-        x, out = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         from .compare import where
 
-        return grad * where(x > 0, 1.0, out + ctx.alpha)
+        # alpha * exp(x) rather than out + alpha, which cancels to 0 (float32: from x < -17) long before
+        # exp(x) underflows. x is clamped to <= 0 so that, under create_graph, the masked-out branch never
+        # holds exp(large x) = inf (0 * inf = NaN). As PyTorch, only x <= 0 takes it: a NaN input gets 1.
+        return grad * where(x <= 0, ctx.alpha * x.clamp(max=0).exp(), 1.0)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -250,7 +250,10 @@ class Optimizer:
         """The optimizer's state in PyTorch's format: parameters replaced by their index in group order.
 
         ``{'state': {index: {name: tensor or number}}, 'param_groups': [{hyperparameters..., 'params': [index]}]}``;
-        the tensors are the live state tensors (copy them to keep a snapshot).
+        the tensors are the live state tensors (copy them to keep a snapshot). A deliberate difference:
+        the state of a float16 parameter of SGD, Adam and AdamW is float32 here, float16 in PyTorch's
+        non-fused optimizers. Both load either way: PyTorch casts floating state to the parameter's
+        dtype on load, and ``load_state_dict`` here casts float16 state up to float32.
         """
         indices: dict = {}
         groups = []

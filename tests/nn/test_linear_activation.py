@@ -97,3 +97,36 @@ def test_flatten_unflatten_identity():
     assert nn.Flatten(0, 1)(x).shape == (6, 4)
     assert nn.Unflatten(1, (3, 1))(gf.randn(2, 3)).shape == (2, 3, 1)
     assert nn.Identity(54, unused="x")(x) is x
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_relu_gradient_at_nan_is_passed_through_like_pytorch(device, create_graph):
+    # PyTorch's threshold_backward zeroes the gradient only where the output is <= 0, so a NaN input
+    # passes its gradient; the recorded (create_graph) backward must agree with the fused first-order one.
+    x = gf.tensor([float("nan"), -1.0, 0.0, 2.0], device=device, requires_grad=True)
+    (grad,) = gf.autograd.grad(F.relu(x), (x,), gf.ones(4, device=device), create_graph=create_graph)
+    assert grad.detach().cpu().tolist() == [1.0, 0.0, 0.0, 1.0]
+    # An inf gradient at a negative input is zeroed (a mask product would give inf * 0 = NaN).
+    infinite = gf.tensor([float("inf")] * 4, device=device)
+    (grad,) = gf.autograd.grad(F.relu(x), (x,), infinite, create_graph=create_graph)
+    assert grad.detach().cpu().tolist() == [float("inf"), 0.0, 0.0, float("inf")]
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_elu_gradient_keeps_exp_x_far_below_zero_and_passes_nan(device, create_graph):
+    # alpha * exp(x), not out + alpha: the sum cancels to 0 in float32 long before exp(x) underflows.
+    torch = pytest.importorskip("torch")
+    values = np.array([-20.0, -90.0, -3.0, 0.0, 2.0, np.nan], dtype=np.float32)
+    x = gf.tensor(values, device=device, requires_grad=True)
+    (grad,) = gf.autograd.grad(F.elu(x, alpha=0.5), (x,), gf.ones(6, device=device), create_graph=create_graph)
+    reference = torch.tensor(values, requires_grad=True)
+    torch.nn.functional.elu(reference, alpha=0.5).sum().backward()
+    np.testing.assert_allclose(grad.detach().cpu().numpy(), reference.grad.numpy(), rtol=1e-6, atol=0)
+
+
+def test_elu_double_backward_stays_finite_for_large_inputs():
+    # The exp branch must not see x > 0 (exp(1000) = inf would turn the masked-out branch into NaN).
+    x = gf.tensor([1000.0, -1.0], dtype=gf.float64, requires_grad=True)
+    (grad,) = gf.autograd.grad(F.elu(x).sum(), (x,), create_graph=True)
+    (second,) = gf.autograd.grad(grad.sum(), (x,))
+    np.testing.assert_allclose(second.tolist(), [0.0, np.exp(-1.0)], rtol=1e-12)

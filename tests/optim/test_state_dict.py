@@ -160,3 +160,40 @@ def test_state_resumes_on_another_device_and_back(device):
     run_steps(back, back_params, 6, 3)
     for got, want in zip(host_values(back_params), host_values(uninterrupted)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("cls", "options"), FULL_STATE[:3], ids=IDS[:3])
+def test_float16_parameters_keep_float32_state_and_take_pytorch_float16_state(cls, options):
+    # SGD/Adam/AdamW keep float32 state for float16 parameters; a PyTorch checkpoint holds float16 state
+    # for them (its non-fused optimizers keep the parameter's dtype). Both directions must load.
+    params = make_params(dtype=gradflow.float16)
+    optimizer = cls(params, **options)
+    run_steps(optimizer, params, 0, 2)
+    saved = optimizer.state_dict()
+    floating = {name for name, value in saved["state"][0].items() if name != "step"}
+    assert floating and all(saved["state"][0][name].dtype is gradflow.float32 for name in floating)
+    as_torch_saves_it = {
+        "param_groups": saved["param_groups"],
+        "state": {
+            index: {name: value if name == "step" else value.to(gradflow.float16) for name, value in entry.items()}
+            for index, entry in saved["state"].items()
+        },
+    }
+    resumed = make_params(dtype=gradflow.float16, values=host_values(params))
+    loaded = cls(resumed, **options)
+    loaded.load_state_dict(as_torch_saves_it)
+    for index, param in enumerate(resumed):
+        for name in floating:
+            state = loaded.state[param][name]
+            assert state.dtype is gradflow.float32
+            expected = saved["state"][index][name].detach().numpy().astype(np.float16).astype(np.float32)
+            np.testing.assert_array_equal(state.detach().numpy(), expected)
+    torch = pytest.importorskip("torch")
+    torch_params = [torch.nn.Parameter(torch.tensor(v, dtype=torch.float16)) for v in host_values(params)]
+    torch_optimizer = getattr(torch.optim, cls.__name__)(torch_params, **options)
+    torch_state = {
+        index: {name: torch.from_numpy(value.detach().numpy()) for name, value in entry.items()}
+        for index, entry in saved["state"].items()
+    }
+    torch_optimizer.load_state_dict({"param_groups": saved["param_groups"], "state": torch_state})
+    assert all(torch_optimizer.state[torch_params[0]][name].dtype == torch.float16 for name in floating)
