@@ -19,40 +19,6 @@
 
 #define GF_CE_ITEMS 8
 
-template <typename T, int N> struct alignas(sizeof(T) * N) gf_ce_pack { T v[N]; };
-
-__device__ __forceinline__ float gf_ce_exp(float v) { return expf(v); }
-__device__ __forceinline__ double gf_ce_exp(double v) { return exp(v); }
-__device__ __forceinline__ float gf_ce_log(float v) { return logf(v); }
-__device__ __forceinline__ double gf_ce_log(double v) { return log(v); }
-// false exactly for inf, -inf and NaN (inf - inf and NaN - NaN are NaN).
-template <typename A> __device__ __forceinline__ bool gf_ce_finite(A v) { return (v - v) == (A)0; }
-
-template <bool WARP, typename A> __device__ __forceinline__ A gf_ce_group_max(A v, A* scratch) {
-    if constexpr (WARP) {
-        return gf_warp_max(v);
-    } else {
-        return gf_block_max(v, scratch);
-    }
-}
-template <bool WARP, typename A> __device__ __forceinline__ A gf_ce_group_sum(A v, A* scratch) {
-    if constexpr (WARP) {
-        return gf_warp_sum(v);
-    } else {
-        return gf_block_sum(v, scratch);
-    }
-}
-
-// Online (max, sum of exp(x - max)) update: -inf adds nothing, NaN makes the sum NaN.
-template <typename A> __device__ __forceinline__ void gf_ce_online(A v, A& m, A& s) {
-    if (v > m) {
-        s = s * gf_ce_exp(m - v) + (A)1;
-        m = v;
-    } else if (v != gf_neg_inf<A>()) {
-        s += gf_ce_exp(v - m);
-    }
-}
-
 template <typename T, bool VECTOR, bool WARP>
 __global__ void __launch_bounds__(1024)
 gf_loss_cross_entropy_forward(const T* __restrict__ logits, const long long* __restrict__ target,
@@ -62,7 +28,7 @@ gf_loss_cross_entropy_forward(const T* __restrict__ logits, const long long* __r
     typedef typename gf_acc<T>::type A;
     constexpr int VEC = VECTOR ? (int)(16 / sizeof(T)) : 1;
     constexpr int PACKS = GF_CE_ITEMS / VEC;
-    typedef gf_ce_pack<T, VEC> P;
+    typedef gf_row_pack<T, VEC> P;
     __shared__ A scratch[32];
     const int lane = WARP ? (int)(threadIdx.x & 31) : (int)threadIdx.x;
     const int width = WARP ? 32 : (int)blockDim.x;
@@ -95,44 +61,46 @@ gf_loss_cross_entropy_forward(const T* __restrict__ logits, const long long* __r
                     for (int j = 0; j < VEC; ++j) vals[k * VEC + j] = gf_neg_inf<A>();
                 }
             }
-            const A row_max = gf_ce_group_max<WARP>(local_max, scratch);
-            shift = gf_ce_finite(row_max) ? row_max : (A)0;
+            const A row_max = gf_row_group_max<WARP>(local_max, scratch);
+            shift = gf_row_finite(row_max) ? row_max : (A)0;
             A local_sum = (A)0;
 #pragma unroll
             for (int k = 0; k < PACKS; ++k) {
                 const long long p = lane + (long long)k * width;
                 if (p < packs) {
 #pragma unroll
-                    for (int j = 0; j < VEC; ++j) local_sum += gf_ce_exp(vals[k * VEC + j] - shift);
+                    for (int j = 0; j < VEC; ++j) local_sum += gf_row_exp(vals[k * VEC + j] - shift);
                 }
             }
-            row_sum = gf_ce_group_sum<WARP>(local_sum, scratch);
+            row_sum = gf_row_group_sum<WARP>(local_sum, scratch);
         } else {
             A m = gf_neg_inf<A>(), s = (A)0;
             for (long long p = lane; p < packs; p += width) {
                 const P pack = in[p];
 #pragma unroll
-                for (int j = 0; j < VEC; ++j) gf_ce_online((A)gf_to_float(pack.v[j]), m, s);
+                for (int j = 0; j < VEC; ++j) gf_row_online((A)gf_to_float(pack.v[j]), m, s);
             }
-            const A row_max = gf_ce_group_max<WARP>(m, scratch);
-            if (gf_ce_finite(row_max)) {
+            // The same steps as gf_row_finish_online (common.cuh), written out here: calling it changes
+            // loss.cu's generated code, and this is the code that passed on the H100.
+            const A row_max = gf_row_group_max<WARP>(m, scratch);
+            if (gf_row_finite(row_max)) {
                 // m == -inf: this thread saw only -inf (s = 0) or NaN (s = NaN): nothing to rescale.
-                const A part = (m == gf_neg_inf<A>()) ? s : s * gf_ce_exp(m - row_max);
+                const A part = (m == gf_neg_inf<A>()) ? s : s * gf_row_exp(m - row_max);
                 shift = row_max;
-                row_sum = gf_ce_group_sum<WARP>(part, scratch);
+                row_sum = gf_row_group_sum<WARP>(part, scratch);
             } else {
                 // Rare (all -inf, +inf present, or all NaN): the unshifted sum, as the reference does.
                 A part = (A)0;
                 for (long long p = lane; p < packs; p += width) {
                     const P pack = in[p];
 #pragma unroll
-                    for (int j = 0; j < VEC; ++j) part += gf_ce_exp((A)gf_to_float(pack.v[j]));
+                    for (int j = 0; j < VEC; ++j) part += gf_row_exp((A)gf_to_float(pack.v[j]));
                 }
                 shift = (A)0;
-                row_sum = gf_ce_group_sum<WARP>(part, scratch);
+                row_sum = gf_row_group_sum<WARP>(part, scratch);
             }
         }
-        const A log_sum = gf_ce_log(row_sum);
+        const A log_sum = gf_row_log(row_sum);
 
         // eps / C * sum_c w[c] lp_c, only with smoothing (eps is the same for the whole grid).
         A smooth = (A)0;
@@ -160,7 +128,7 @@ gf_loss_cross_entropy_forward(const T* __restrict__ logits, const long long* __r
                     }
                 }
             }
-            smooth = gf_ce_group_sum<WARP>(local, scratch);
+            smooth = gf_row_group_sum<WARP>(local, scratch);
         }
 
         if (lane == 0) {
@@ -192,7 +160,7 @@ gf_loss_cross_entropy_backward(const T* __restrict__ logits, const long long* __
                                double smoothing) {
     typedef typename gf_acc<T>::type A;
     constexpr int VEC = VECTOR ? (int)(16 / sizeof(T)) : 1;
-    typedef gf_ce_pack<T, VEC> P;
+    typedef gf_row_pack<T, VEC> P;
     const long long packs = rows * (cols / VEC);
     const A eps = (A)smoothing;
     const A eps_per_class = (A)smoothing / (A)cols;
@@ -220,7 +188,7 @@ gf_loss_cross_entropy_backward(const T* __restrict__ logits, const long long* __
 #pragma unroll
             for (int j = 0; j < VEC; ++j) {
                 const long long c = col + j;
-                const A prob = gf_ce_exp((A)gf_to_float(pack.v[j]) - row_lse);
+                const A prob = gf_row_exp((A)gf_to_float(pack.v[j]) - row_lse);
                 A target_part = (c == t) ? ((A)1 - eps) * target_weight : (A)0;
                 if (smoothing > 0.0) target_part += eps_per_class * (has_weight ? (A)gf_to_float(weight[c]) : (A)1);
                 result.v[j] = gf_from_acc<T>(g * (row_total * prob - target_part));

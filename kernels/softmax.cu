@@ -19,72 +19,13 @@
 
 #define GF_SM_ITEMS 8
 
-template <typename T, int N> struct alignas(sizeof(T) * N) gf_sm_pack { T v[N]; };
-
-__device__ __forceinline__ float gf_sm_exp(float v) { return expf(v); }
-__device__ __forceinline__ double gf_sm_exp(double v) { return exp(v); }
-__device__ __forceinline__ float gf_sm_log(float v) { return logf(v); }
-__device__ __forceinline__ double gf_sm_log(double v) { return log(v); }
-// inf - inf and NaN - NaN are NaN, so this is false exactly for inf, -inf and NaN.
-template <typename A> __device__ __forceinline__ bool gf_sm_finite(A v) { return (v - v) == (A)0; }
-
-template <bool WARP, typename A> __device__ __forceinline__ A gf_sm_group_max(A v, A* scratch) {
-    if constexpr (WARP) {
-        return gf_warp_max(v);
-    } else {
-        return gf_block_max(v, scratch);
-    }
-}
-template <bool WARP, typename A> __device__ __forceinline__ A gf_sm_group_sum(A v, A* scratch) {
-    if constexpr (WARP) {
-        return gf_warp_sum(v);
-    } else {
-        return gf_block_sum(v, scratch);
-    }
-}
-
-// Online (max, sum of exp(x - max)) update with one value. A -inf value adds nothing (exp(-inf
-// - -inf) would be NaN); a NaN value makes the sum NaN, so NaN reaches every output.
-template <typename A> __device__ __forceinline__ void gf_sm_online(A v, A& m, A& s) {
-    if (v > m) {
-        s = s * gf_sm_exp(m - v) + (A)1;
-        m = v;
-    } else if (v != gf_neg_inf<A>()) {
-        s += gf_sm_exp(v - m);
-    }
-}
-
-// Group-wide row statistics from per-thread online (m, s): the shift (the row max when finite,
-// else 0) and the sum of exp(x - shift). Every thread of the group must call it (reductions).
-template <typename T, int VEC, bool WARP, typename A>
-__device__ __forceinline__ void gf_sm_finish_online(const gf_sm_pack<T, VEC>* in, long long packs, int lane,
-                                                    int width, A m, A s, A* scratch, A& shift, A& sum) {
-    const A row_max = gf_sm_group_max<WARP>(m, scratch);
-    if (gf_sm_finite(row_max)) {
-        // m == -inf: this thread saw only -inf (s = 0) or NaN (s = NaN), nothing to rescale.
-        const A part = (m == gf_neg_inf<A>()) ? s : s * gf_sm_exp(m - row_max);
-        shift = row_max;
-        sum = gf_sm_group_sum<WARP>(part, scratch);
-    } else {
-        // Rare (all -inf, +inf present, or all NaN): the unshifted sum, as the reference computes it.
-        A part = (A)0;
-        for (long long p = lane; p < packs; p += width) {
-            const gf_sm_pack<T, VEC> pack = in[p];
-#pragma unroll
-            for (int j = 0; j < VEC; ++j) part += gf_sm_exp((A)gf_to_float(pack.v[j]));
-        }
-        shift = (A)0;
-        sum = gf_sm_group_sum<WARP>(part, scratch);
-    }
-}
-
 template <typename T, bool VECTOR, bool WARP>
 __global__ void __launch_bounds__(1024)
 gf_softmax_forward(const T* __restrict__ x, T* __restrict__ y, long long rows, long long cols, long long log_out) {
     typedef typename gf_acc<T>::type A;
     constexpr int VEC = VECTOR ? (int)(16 / sizeof(T)) : 1;
     constexpr int PACKS = GF_SM_ITEMS / VEC;
-    typedef gf_sm_pack<T, VEC> P;
+    typedef gf_row_pack<T, VEC> P;
     __shared__ A scratch[32];
     const int lane = WARP ? (int)(threadIdx.x & 31) : (int)threadIdx.x;
     const int width = WARP ? 32 : (int)blockDim.x;
@@ -114,8 +55,8 @@ gf_softmax_forward(const T* __restrict__ x, T* __restrict__ y, long long rows, l
                     for (int j = 0; j < VEC; ++j) vals[k * VEC + j] = gf_neg_inf<A>();
                 }
             }
-            const A row_max = gf_sm_group_max<WARP>(local_max, scratch);
-            const A shift = gf_sm_finite(row_max) ? row_max : (A)0;
+            const A row_max = gf_row_group_max<WARP>(local_max, scratch);
+            const A shift = gf_row_finite(row_max) ? row_max : (A)0;
             A local_sum = (A)0;
 #pragma unroll
             for (int k = 0; k < PACKS; ++k) {
@@ -124,14 +65,14 @@ gf_softmax_forward(const T* __restrict__ x, T* __restrict__ y, long long rows, l
 #pragma unroll
                     for (int j = 0; j < VEC; ++j) {
                         const A shifted = vals[k * VEC + j] - shift;
-                        const A e = gf_sm_exp(shifted);
+                        const A e = gf_row_exp(shifted);
                         local_sum += e;
                         vals[k * VEC + j] = log_out ? shifted : e;
                     }
                 }
             }
-            const A row_sum = gf_sm_group_sum<WARP>(local_sum, scratch);
-            const A log_sum = gf_sm_log(row_sum);
+            const A row_sum = gf_row_group_sum<WARP>(local_sum, scratch);
+            const A log_sum = gf_row_log(row_sum);
             // One division per row, not per element (1 / 0 = inf and 0 * inf = NaN, as 0 / 0).
             const A inverse = (A)1 / row_sum;
 #pragma unroll
@@ -152,11 +93,11 @@ gf_softmax_forward(const T* __restrict__ x, T* __restrict__ y, long long rows, l
             for (long long p = lane; p < packs; p += width) {
                 const P pack = in[p];
 #pragma unroll
-                for (int j = 0; j < VEC; ++j) gf_sm_online((A)gf_to_float(pack.v[j]), m, s);
+                for (int j = 0; j < VEC; ++j) gf_row_online((A)gf_to_float(pack.v[j]), m, s);
             }
             A shift, row_sum;
-            gf_sm_finish_online<T, VEC, WARP>(in, packs, lane, width, m, s, scratch, shift, row_sum);
-            const A log_sum = gf_sm_log(row_sum);
+            gf_row_finish_online<T, VEC, WARP>(in, packs, lane, width, m, s, scratch, shift, row_sum);
+            const A log_sum = gf_row_log(row_sum);
             const A inverse = (A)1 / row_sum;
             for (long long p = lane; p < packs; p += width) {
                 const P pack = in[p];
@@ -164,7 +105,7 @@ gf_softmax_forward(const T* __restrict__ x, T* __restrict__ y, long long rows, l
 #pragma unroll
                 for (int j = 0; j < VEC; ++j) {
                     const A shifted = (A)gf_to_float(pack.v[j]) - shift;
-                    result.v[j] = gf_from_acc<T>(log_out ? shifted - log_sum : gf_sm_exp(shifted) * inverse);
+                    result.v[j] = gf_from_acc<T>(log_out ? shifted - log_sum : gf_row_exp(shifted) * inverse);
                 }
                 out[p] = result;
             }
@@ -182,7 +123,7 @@ gf_softmax_backward(const T* __restrict__ g, const T* __restrict__ y, T* __restr
     typedef typename gf_acc<T>::type A;
     constexpr int VEC = VECTOR ? (int)(16 / sizeof(T)) : 1;
     constexpr int PACKS = GF_SM_ITEMS / VEC;
-    typedef gf_sm_pack<T, VEC> P;
+    typedef gf_row_pack<T, VEC> P;
     __shared__ A scratch[32];
     const int lane = WARP ? (int)(threadIdx.x & 31) : (int)threadIdx.x;
     const int width = WARP ? 32 : (int)blockDim.x;
@@ -214,7 +155,7 @@ gf_softmax_backward(const T* __restrict__ g, const T* __restrict__ y, T* __restr
                     for (int j = 0; j < VEC; ++j) gv[k * VEC + j] = yv[k * VEC + j] = (A)0;
                 }
             }
-            const A total = gf_sm_group_sum<WARP>(local, scratch);
+            const A total = gf_row_group_sum<WARP>(local, scratch);
 #pragma unroll
             for (int k = 0; k < PACKS; ++k) {
                 const long long p = lane + (long long)k * width;
@@ -223,7 +164,7 @@ gf_softmax_backward(const T* __restrict__ g, const T* __restrict__ y, T* __restr
 #pragma unroll
                     for (int j = 0; j < VEC; ++j) {
                         const A gj = gv[k * VEC + j], yj = yv[k * VEC + j];
-                        pack.v[j] = gf_from_acc<T>(log_out ? gj - gf_sm_exp(yj) * total : yj * (gj - total));
+                        pack.v[j] = gf_from_acc<T>(log_out ? gj - gf_row_exp(yj) * total : yj * (gj - total));
                     }
                     result[p] = pack;
                 }
@@ -238,14 +179,14 @@ gf_softmax_backward(const T* __restrict__ g, const T* __restrict__ y, T* __restr
                     local += log_out ? gj : gj * (A)gf_to_float(yp.v[j]);
                 }
             }
-            const A total = gf_sm_group_sum<WARP>(local, scratch);
+            const A total = gf_row_group_sum<WARP>(local, scratch);
             for (long long p = lane; p < packs; p += width) {
                 const P gp = grad_in[p], yp = out_in[p];
                 P pack;
 #pragma unroll
                 for (int j = 0; j < VEC; ++j) {
                     const A gj = (A)gf_to_float(gp.v[j]), yj = (A)gf_to_float(yp.v[j]);
-                    pack.v[j] = gf_from_acc<T>(log_out ? gj - gf_sm_exp(yj) * total : yj * (gj - total));
+                    pack.v[j] = gf_from_acc<T>(log_out ? gj - gf_row_exp(yj) * total : yj * (gj - total));
                 }
                 result[p] = pack;
             }

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DtypeError, ShapeError, shape_str
+
 FAMILIES = ("elementwise", "softmax", "loss", "norm", "optim", "dropout")
 
 # Options shared by CuPy's compile and the NVRTC compile test.
@@ -112,8 +114,46 @@ _SUFFIXES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double", np.d
 
 
 def dtype_suffix(dtype) -> str:
-    """The template argument for a NumPy dtype: float, double or gf_half."""
+    """The template argument for a NumPy dtype: float, double or gf_half (DtypeError for any other)."""
     suffix = _SUFFIXES.get(np.dtype(dtype))
     if suffix is None:
-        raise TypeError(f"no CUDA kernel for dtype {np.dtype(dtype)}; the kernels take float16, float32 and float64")
+        raise DtypeError(
+            f"no CUDA kernel for dtype {np.dtype(dtype)}; the kernels take float16, float32 and float64: "
+            "cast the input to one of them"
+        )
     return suffix
+
+
+def pack_width(dtype, row_length: int | None, *arrays) -> int:
+    """Elements per 16-byte load for ``dtype``, or 1 where a launcher must use scalar access.
+
+    16-byte packs need every array's data pointer 16-byte aligned (``None`` entries are
+    skipped) and, when the kernel works row by row, ``row_length`` a whole number of packs so
+    that every row starts aligned and no pack straddles two rows. ``row_length=None``: flat
+    elementwise work, no row constraint.
+    """
+    width = 16 // np.dtype(dtype).itemsize
+    if row_length is not None and row_length % width:
+        return 1
+    if any(array.data.ptr % 16 for array in arrays if array is not None):
+        return 1
+    return width
+
+
+def output_buffer(xp, given, shape, dtype, op: str, name: str):
+    """``given`` once it can take a C-contiguous ``dtype`` result of ``shape``, or a new ``xp.empty`` one.
+
+    The launchers accept caller-owned output buffers (the cuda tests poison them first);
+    a buffer of the wrong shape, dtype or layout would be written wrongly, so it is refused.
+    """
+    if given is None:
+        return xp.empty(shape, dtype=dtype)
+    contiguous = given.flags.c_contiguous
+    if tuple(given.shape) == tuple(shape) and given.dtype == dtype and contiguous:
+        return given
+    error = DtypeError if given.dtype != dtype else ShapeError
+    raise error(
+        f"{op}: {name} must be a C-contiguous {np.dtype(dtype)} array of shape {shape_str(shape)}, "
+        f"got {given.dtype} {shape_str(given.shape)}{'' if contiguous else ' (not C-contiguous)'}; "
+        "pass None to allocate it"
+    )

@@ -96,25 +96,20 @@ def dropout_mask_reference(seed: int, offset: int, shape, p: float) -> np.ndarra
 
 
 # -- CUDA launcher ---------------------------------------------------------------------------
-def _output(cupy, given, shape, dtype, name: str):
-    if given is None:
-        return cupy.empty(shape, dtype=dtype)
-    if tuple(given.shape) != tuple(shape) or given.dtype != dtype or not given.flags.c_contiguous:
-        raise ValueError(
-            f"dropout: {name} must be a C-contiguous {np.dtype(dtype)} array of shape {tuple(shape)}, "
-            f"got {given.dtype} {tuple(given.shape)}"
-        )
-    return given
-
-
 def cuda_dropout_forward(x, p, seed, offset, out=None, mask_out=None):
     """``(y, mask)`` like ``numpy_dropout_forward``, with the mask from Philox keyed by ``(seed, offset)``."""
+    # Outputs belong on x's GPU, whichever GPU is current for the caller.
+    with x.device:
+        return _forward(x, p, seed, offset, out, mask_out)
+
+
+def _forward(x, p, seed, offset, out, mask_out):
     import cupy
 
     x = cupy.ascontiguousarray(x)
     suffix = kernels.dtype_suffix(x.dtype)
-    y = _output(cupy, out, x.shape, x.dtype, "out")
-    mask = _output(cupy, mask_out, x.shape, np.uint8, "mask_out")
+    y = kernels.output_buffer(cupy, out, x.shape, x.dtype, "dropout", "out")
+    mask = kernels.output_buffer(cupy, mask_out, x.shape, np.uint8, "dropout", "mask_out")
     n = x.size
     if n == 0:
         return y, mask

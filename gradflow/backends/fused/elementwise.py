@@ -178,27 +178,16 @@ def numpy_bias_act_backward(grad, x, bias, activation, need_bias_grad):
 
 
 # -- CUDA launchers ------------------------------------------------------------------
-def _pack_width(suffix: str, columns: int, has_bias: bool, *arrays) -> int:
+def _pack_width(dtype, columns: int, has_bias: bool, *arrays) -> int:
     """16-byte packs when every pointer is 16-byte aligned and, with a bias, rows hold whole packs."""
-    width = _PACK[suffix]
-    if has_bias and columns % width:
-        return 1
-    if any(array.data.ptr % 16 for array in arrays):
-        return 1
-    return width
+    # Without a bias the work is flat: a pack may span two rows (the tail loop takes the rest).
+    return kernels.pack_width(dtype, columns if has_bias else None, *arrays)
 
 
 def _output(out, shape, dtype, what: str):
     import cupy
 
-    if out is None:
-        return cupy.empty(shape, dtype=dtype)
-    if tuple(out.shape) != tuple(shape) or out.dtype != dtype or not out.flags.c_contiguous:
-        raise ShapeError(
-            f"bias_act: {what} must be a C-contiguous {np.dtype(dtype)} array of shape {shape_str(shape)}, "
-            f"got {out.dtype} {shape_str(out.shape)}"
-        )
-    return out
+    return kernels.output_buffer(cupy, out, shape, dtype, "bias_act", what)
 
 
 def _contiguous_operands(x, bias):
@@ -225,7 +214,7 @@ def cuda_bias_act_forward(x, bias, activation, out=None):
             return out
         columns = x.shape[-1] if x.ndim else 1
         x, bias = _contiguous_operands(x, bias)
-        width = _pack_width(suffix, columns, bias is not None, x, out)
+        width = _pack_width(x.dtype, columns, bias is not None, x, out)
         grid = kernels.grid_size((n + width - 1) // width, _BLOCK, x.device.id)
         args = (x, x if bias is None else bias, out, np.int64(n), np.int64(columns), np.int64(bias is not None))
         name = f"gf_elementwise_bias_act_forward<{suffix}, {width}>"
@@ -276,7 +265,7 @@ def cuda_bias_act_backward(grad, x, bias, activation, need_bias_grad, grad_x_out
         bias_arg = x if bias is None else bias
         if not need_bias_grad:
             if n:
-                width = _pack_width(suffix, columns, bias is not None, x, grad, grad_x)
+                width = _pack_width(x.dtype, columns, bias is not None, x, grad, grad_x)
                 grid = kernels.grid_size((n + width - 1) // width, _BLOCK, x.device.id)
                 name = f"gf_elementwise_bias_act_backward<{suffix}, {width}>"
                 args = (grad, x, bias_arg, grad_x, np.int64(n), np.int64(columns), *flags)

@@ -106,11 +106,6 @@ def numpy_cross_entropy_backward(
 # -- CuPy launchers ----------------------------------------------------------------------------------
 
 
-def _vector(dtype, classes: int, *arrays) -> bool:
-    """True when 16-byte packs fit: the row length divisible by the pack width, every pointer aligned."""
-    return classes % (16 // np.dtype(dtype).itemsize) == 0 and all(array.data.ptr % 16 == 0 for array in arrays)
-
-
 def _weight_args(cupy, weight, logits):
     """(weight pointer, has_weight): without a weight, a valid pointer the kernel never reads."""
     if weight is None:
@@ -136,7 +131,7 @@ def cuda_cross_entropy_forward(logits, target, weight, ignore_index: int, label_
         logits = cupy.ascontiguousarray(logits)
         target = cupy.ascontiguousarray(target.astype(cupy.int64, copy=False))
         weight_array, has_weight = _weight_args(cupy, weight, logits)
-        vector = _vector(logits.dtype, classes, logits)
+        vector = kernels.pack_width(logits.dtype, classes, logits) > 1
         device_index = logits.device.id
         if classes <= _WARP_LIMIT:
             block, warp = 32 * _WARPS_PER_BLOCK, "true"
@@ -188,7 +183,7 @@ def cuda_cross_entropy_backward(
         weight_array, has_weight = _weight_args(cupy, weight, logits)
         # sum(w) stays on the GPU: reading it on the host would wait for the device.
         weight_sum = cupy.sum(weight_array, dtype=compute).reshape(1) if weight is not None else lse
-        vector = _vector(logits.dtype, classes, logits, grad_logits)
+        vector = kernels.pack_width(logits.dtype, classes, logits, grad_logits) > 1
         pack = 16 // logits.itemsize if vector else 1
         grid = kernels.grid_size(logits.size // pack, _BACKWARD_BLOCK, logits.device.id)
         name = f"gf_loss_cross_entropy_backward<{kernels.dtype_suffix(logits.dtype)}, {str(vector).lower()}>"

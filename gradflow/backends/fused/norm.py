@@ -127,14 +127,7 @@ def numpy_layer_norm_backward(grad, x, mean, rstd, weight, need_weight_grad, nee
 # -- CUDA launchers --------------------------------------------------------------------------
 def _output(cupy, given, shape, dtype, name: str):
     """``given`` after checking it can take the result, or a new empty array."""
-    if given is None:
-        return cupy.empty(shape, dtype=dtype)
-    if tuple(given.shape) != tuple(shape) or given.dtype != dtype or not given.flags.c_contiguous:
-        raise ValueError(
-            f"layer_norm: {name} must be a C-contiguous {np.dtype(dtype)} array of shape {tuple(shape)}, "
-            f"got {given.dtype} {tuple(given.shape)}"
-        )
-    return given
+    return kernels.output_buffer(cupy, given, shape, dtype, "layer_norm", name)
 
 
 def _parameter(cupy, value, dtype):
@@ -142,14 +135,6 @@ def _parameter(cupy, value, dtype):
     if value is None:
         return None
     return cupy.ascontiguousarray(value.reshape(-1).astype(dtype, copy=False))
-
-
-def _vector_width(suffix: str, cols: int, arrays) -> int:
-    """16-byte loads when every row starts 16-byte aligned: cols a multiple of the width, aligned pointers."""
-    width = _VECTOR_WIDTHS[suffix]
-    if cols % width or any(array.data.ptr % 16 for array in arrays if array is not None):
-        return 1
-    return width
 
 
 def _block_size(packs: int) -> int:
@@ -228,6 +213,12 @@ def cuda_layer_norm_forward(x, weight, bias, eps, out=None, mean_out=None, rstd_
     ``gf_norm_forward_cached`` (the row held in registers) where the row fits and
     ``USE_CACHED_FORWARD`` is set, else ``gf_norm_forward`` (Welford, then a second read).
     """
+    # Outputs and temporaries belong on x's GPU, whichever GPU is current for the caller.
+    with x.device:
+        return _forward(x, weight, bias, eps, out, mean_out, rstd_out)
+
+
+def _forward(x, weight, bias, eps, out, mean_out, rstd_out):
     import cupy
 
     x = cupy.ascontiguousarray(x)
@@ -244,7 +235,7 @@ def cuda_layer_norm_forward(x, weight, bias, eps, out=None, mean_out=None, rstd_
         rstd.fill(np.nan)
         return y, mean, rstd
     weight, bias = _parameter(cupy, weight, x.dtype), _parameter(cupy, bias, x.dtype)
-    width = _vector_width(suffix, cols, (x, y, weight, bias))
+    width = kernels.pack_width(x.dtype, cols, x, y, weight, bias)
     config = None
     if USE_CACHED_FORWARD:
         config = _cached_config(cols // width, _forward_packs(suffix, width), _FORWARD_MAX_BLOCK)
@@ -301,6 +292,15 @@ def cuda_layer_norm_backward(
     Otherwise ``gf_norm_backward`` writes grad_x (one block per row) and ``gf_norm_param_grad``
     writes per-chunk column sums that one CuPy sum over chunks turns into the weight/bias gradients.
     """
+    # The engine runs backward without making x's GPU current: allocate and launch on x's GPU.
+    with x.device:
+        outputs = (grad_input_out, weight_grad_out, bias_grad_out)
+        return _backward(grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad, *outputs)
+
+
+def _backward(
+    grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad, grad_input_out, weight_grad_out, bias_grad_out
+):
     import cupy
 
     x = cupy.ascontiguousarray(x)
@@ -320,7 +320,9 @@ def cuda_layer_norm_backward(
                 result.fill(0)
         return grad_x, grad_weight, grad_bias
     weight = _parameter(cupy, weight, x.dtype)
-    width = _vector_width(suffix, cols, (grad, x, grad_x, weight))
+    width = kernels.pack_width(x.dtype, cols, grad, x, grad_x, weight)
+    # The first arguments of both input-gradient kernels; the weight is never read without its flag.
+    row_args = (grad, x, mean, rstd, x if weight is None else weight, grad_x)
     config = None
     if USE_FUSED_BACKWARD:
         config = _cached_config(cols // width, _backward_packs(suffix, width), _BACKWARD_MAX_BLOCK)
@@ -331,12 +333,7 @@ def cuda_layer_norm_backward(
         partial_weight = cupy.empty((grid, cols), dtype=acc) if need_weight_grad else None
         partial_bias = cupy.empty((grid, cols), dtype=acc) if need_bias_grad else None
         args = (
-            grad,
-            x,
-            mean,
-            rstd,
-            x if weight is None else weight,  # never read without the flag
-            grad_x,
+            *row_args,
             mean if partial_weight is None else partial_weight,  # never written without the flag
             mean if partial_bias is None else partial_bias,
             np.int64(rows),
@@ -351,17 +348,7 @@ def cuda_layer_norm_backward(
                 _column_sum(partial, result, x.device.id)
         return grad_x, grad_weight, grad_bias
     block = _block_size(cols // width)
-    args = (
-        grad,
-        x,
-        mean,
-        rstd,
-        x if weight is None else weight,  # never read without the flag
-        grad_x,
-        np.int64(rows),
-        np.int64(cols),
-        np.int64(weight is not None),
-    )
+    args = (*row_args, np.int64(rows), np.int64(cols), np.int64(weight is not None))
     grid = _row_grid(rows, block, x.device.id)
     kernels.launch("norm", f"gf_norm_backward<{suffix}, {width}>", x, grid, block, args)
     if need_weight_grad or need_bias_grad:

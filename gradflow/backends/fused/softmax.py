@@ -80,12 +80,6 @@ def numpy_softmax_backward(grad: np.ndarray, out: np.ndarray, log: bool) -> np.n
 # -- CuPy launchers ----------------------------------------------------------------------------------
 
 
-def _vector_width(dtype, cols: int, *arrays) -> bool:
-    """True when 16-byte packs fit: cols divisible by the pack width and every pointer 16-byte aligned."""
-    width = 16 // np.dtype(dtype).itemsize
-    return cols % width == 0 and all(array.data.ptr % 16 == 0 for array in arrays)
-
-
 def _launch_rows(name: str, dtype, rows: int, cols: int, vector: bool, anchor, args: tuple) -> None:
     """Launch a row kernel: a warp per row for short rows, else a block per row sized to cache it."""
     device_index = anchor.device.id
@@ -121,7 +115,7 @@ def cuda_softmax_forward(x, log: bool, out=None):
         if x.size == 0:
             return out
         rows = x.size // cols
-        vector = _vector_width(x.dtype, cols, x, out)
+        vector = kernels.pack_width(x.dtype, cols, x, out) > 1
         args = (x, out, np.int64(rows), np.int64(cols), np.int64(1 if log else 0))
         _launch_rows("gf_softmax_forward", x.dtype, rows, cols, vector, x, args)
     return out
@@ -145,7 +139,7 @@ def cuda_softmax_backward(grad, out, log: bool, grad_input=None):
         if out.size == 0:
             return grad_input
         rows = out.size // cols
-        vector = _vector_width(out.dtype, cols, grad, out, grad_input)
+        vector = kernels.pack_width(out.dtype, cols, grad, out, grad_input) > 1
         args = (grad, out, grad_input, np.int64(rows), np.int64(cols), np.int64(1 if log else 0))
         _launch_rows("gf_softmax_backward", out.dtype, rows, cols, vector, out, args)
     return grad_input
