@@ -3,7 +3,8 @@
 Each primitive takes, for one parameter group on one device, parallel lists of
 arrays (parameters, gradients, optimizer state) and updates the parameters and
 the state IN PLACE. The CUDA backend implements the same signatures
-(``optim_xp.py`` now, one kernel launch per group later), so the lists hold
+(one ``kernels/optim.cu`` launch per group for SGD and Adam, ``optim_xp.py`` for the
+rest), so the lists hold
 arrays and host numbers only, never Tensors.
 
 Contract shared by every primitive:

@@ -4,8 +4,9 @@ The same four primitives and signatures as ``optim_numpy.py`` (see its module
 docstring for the contract), with ``xp`` as the first argument. Here each
 tensor is updated with whole-array expressions: on the GPU the chunking that
 pays off on the CPU is the hardware's job, and temporaries come from CuPy's
-memory pool. A later issue replaces these bodies with one kernel launch per
-call from ``kernels/optim.cu``; the signatures stay.
+memory pool. The CuPy backend runs RMSprop and Adagrad from here; SGD and Adam/AdamW
+launch ``kernels/optim.cu`` instead (``fused/optim.py``), and these two bodies remain as
+the stand-in ``benchmarks/kernels_gpu.py`` times the kernel against.
 
 ``steps`` are 0-d float32 host (NumPy) arrays whatever ``xp`` is, as PyTorch
 keeps ``state['step']`` on the CPU: bias corrections are computed on the host.
