@@ -244,7 +244,8 @@ def test_torch_baseline_yields_ratios():
     assert torch.__version__
 
 
-def test_torch_baseline_for_a_user_model_through_baseline_fns():
+def _torch_twins():
+    """The torch model and input builders matching TinyNet and tiny_inputs."""
     torch = pytest.importorskip("torch")
 
     def torch_model():
@@ -253,6 +254,11 @@ def test_torch_baseline_for_a_user_model_through_baseline_fns():
     def torch_inputs(batch_size, device):
         return torch.randn(batch_size, 6, device=device), torch.randint(0, 3, (batch_size,), device=device)
 
+    return torch, torch_model, torch_inputs
+
+
+def test_torch_baseline_for_a_user_model_through_baseline_fns():
+    _, torch_model, torch_inputs = _torch_twins()
     result = run_tiny(baseline="torch", baseline_fns=(torch_model, torch_inputs), batch_sizes=(2,))
     assert result.torch_ratios()["cpu"][2] > 0
 
@@ -324,14 +330,9 @@ def test_conv_flops_match_the_formula():
 
 
 def test_custom_optimizer_or_loss_needs_its_torch_twin_for_the_baseline():
-    torch = pytest.importorskip("torch")
     from gradflow.optim import SGD
 
-    def torch_model():
-        return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
-
-    def torch_inputs(batch_size, device):
-        return torch.randn(batch_size, 6, device=device), torch.randint(0, 3, (batch_size,), device=device)
+    torch, torch_model, torch_inputs = _torch_twins()
 
     sgd = lambda params: SGD(params, lr=0.1)  # noqa: E731
     with pytest.raises(ValueError, match="custom optimizer= with baseline='torch' needs its torch twin"):
