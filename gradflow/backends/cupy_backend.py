@@ -113,13 +113,8 @@ class CupyBackend:
     # The same signatures as NumpyBackend's (contract in optim_numpy.py). SGD and Adam/AdamW
     # launch kernels/optim.cu over every tensor of a group at once; RMSprop and Adagrad run
     # the same formulas through xp (optim_xp.py).
-    def sgd_step(self, params, grads, momentum_buffers, **hyperparameters) -> None:
-        """SGD (momentum, dampening, Nesterov, weight decay) over lists of arrays, in place."""
-        optim.cuda_sgd_step(params, grads, momentum_buffers, **hyperparameters)
-
-    def adam_step(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters) -> None:
-        """Adam / AdamW (AMSGrad, weight decay) over lists of arrays, in place."""
-        optim.cuda_adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters)
+    sgd_step = staticmethod(optim.cuda_sgd_step)
+    adam_step = staticmethod(optim.cuda_adam_step)
 
     def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters) -> None:
         """RMSprop (centered, momentum, weight decay) over lists of arrays, in place."""
@@ -135,38 +130,15 @@ class CupyBackend:
         with self.cuda_device:
             adagrad_step(self.xp, params, grads, state_sums, steps, **hyperparameters)
 
-    # -- fused primitives: kernels/*.cu (contracts in gradflow/backends/fused/) ----
-    def bias_act_forward(self, x, bias, activation):
-        """activation(x + bias) with bias over the last axis (bias may be None)."""
-        return elementwise.cuda_bias_act_forward(x, bias, activation)
-
-    def bias_act_backward(self, grad, x, bias, activation, need_bias_grad):
-        """(input gradient, bias gradient or None) of bias_act_forward."""
-        return elementwise.cuda_bias_act_backward(grad, x, bias, activation, need_bias_grad)
-
-    def softmax_forward(self, x, log):
-        """softmax (or log_softmax when ``log``) over the last axis."""
-        return softmax.cuda_softmax_forward(x, log)
-
-    def softmax_backward(self, grad, out, log):
-        """Input gradient of softmax_forward from its output."""
-        return softmax.cuda_softmax_backward(grad, out, log)
-
-    def cross_entropy_forward(self, logits, target, weight, ignore_index, label_smoothing):
-        """Per-row cross-entropy of (N, C) logits against class indices, and each row's logsumexp."""
-        return loss.cuda_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)
-
-    def cross_entropy_backward(self, grad, logits, target, weight, lse, ignore_index, label_smoothing):
-        """Gradient of the per-row losses with respect to the logits."""
-        return loss.cuda_cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, label_smoothing)
-
-    def layer_norm_forward(self, x, weight, bias, eps):
-        """Layer norm over the last axis: (output, mean, 1/std) per row."""
-        return norm.cuda_layer_norm_forward(x, weight, bias, eps)
-
-    def layer_norm_backward(self, grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad):
-        """(input, weight, bias) gradients of layer_norm_forward (None where not needed)."""
-        return norm.cuda_layer_norm_backward(grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad)
+    # -- fused primitives: kernels/*.cu (contracts and docstrings in gradflow/backends/fused/) ----
+    bias_act_forward = staticmethod(elementwise.cuda_bias_act_forward)
+    bias_act_backward = staticmethod(elementwise.cuda_bias_act_backward)
+    softmax_forward = staticmethod(softmax.cuda_softmax_forward)
+    softmax_backward = staticmethod(softmax.cuda_softmax_backward)
+    cross_entropy_forward = staticmethod(loss.cuda_cross_entropy_forward)
+    cross_entropy_backward = staticmethod(loss.cuda_cross_entropy_backward)
+    layer_norm_forward = staticmethod(norm.cuda_layer_norm_forward)
+    layer_norm_backward = staticmethod(norm.cuda_layer_norm_backward)
 
     def dropout_forward(self, x, p):
         """(x * mask / (1 - p), mask) in one pass: Philox keyed by this backend's (seed, draws) state."""

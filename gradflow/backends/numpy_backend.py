@@ -8,6 +8,9 @@ import copy
 import numpy as np
 import scipy.special
 
+from . import optim_numpy
+from .fused import dropout, elementwise, loss, norm, softmax
+
 
 class NumpyBackend:
     """NumPy arrays on the host; the readable reference for every primitive."""
@@ -85,86 +88,21 @@ class NumpyBackend:
     # -- fused optimizer updates ----------------------------------------------
     # Lists of arrays updated in place, one call per parameter group; the formulas,
     # the chunking and the argument contract are documented in optim_numpy.py.
-    @staticmethod
-    def sgd_step(params, grads, momentum_buffers, **hyperparameters) -> None:
-        """SGD (momentum, dampening, Nesterov, weight decay) over lists of arrays, in place."""
-        from .optim_numpy import sgd_step
-
-        sgd_step(params, grads, momentum_buffers, **hyperparameters)
-
-    @staticmethod
-    def adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters) -> None:
-        """Adam / AdamW (AMSGrad, weight decay) over lists of arrays, in place."""
-        from .optim_numpy import adam_step
-
-        adam_step(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters)
-
-    @staticmethod
-    def rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters) -> None:
-        """RMSprop (centered, momentum, weight decay) over lists of arrays, in place."""
-        from .optim_numpy import rmsprop_step
-
-        rmsprop_step(params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters)
-
-    @staticmethod
-    def adagrad_step(params, grads, state_sums, steps, **hyperparameters) -> None:
-        """Adagrad (lr decay, weight decay) over lists of arrays, in place."""
-        from .optim_numpy import adagrad_step
-
-        adagrad_step(params, grads, state_sums, steps, **hyperparameters)
+    sgd_step = staticmethod(optim_numpy.sgd_step)
+    adam_step = staticmethod(optim_numpy.adam_step)
+    rmsprop_step = staticmethod(optim_numpy.rmsprop_step)
+    adagrad_step = staticmethod(optim_numpy.adagrad_step)
 
     # -- fused primitives (references; the CuPy backend launches kernels/*.cu) ----
-    # Contracts and formulas live in gradflow/backends/fused/<family>.py.
-    def bias_act_forward(self, x, bias, activation):
-        """activation(x + bias) with bias over the last axis (bias may be None)."""
-        from .fused import elementwise
-
-        return elementwise.numpy_bias_act_forward(x, bias, activation)
-
-    def bias_act_backward(self, grad, x, bias, activation, need_bias_grad):
-        """(input gradient, bias gradient or None) of bias_act_forward."""
-        from .fused import elementwise
-
-        return elementwise.numpy_bias_act_backward(grad, x, bias, activation, need_bias_grad)
-
-    def softmax_forward(self, x, log):
-        """softmax (or log_softmax when ``log``) over the last axis."""
-        from .fused import softmax
-
-        return softmax.numpy_softmax_forward(x, log)
-
-    def softmax_backward(self, grad, out, log):
-        """Input gradient of softmax_forward from its output."""
-        from .fused import softmax
-
-        return softmax.numpy_softmax_backward(grad, out, log)
-
-    def cross_entropy_forward(self, logits, target, weight, ignore_index, label_smoothing):
-        """Per-row cross-entropy of (N, C) logits against class indices, and each row's logsumexp."""
-        from .fused import loss
-
-        return loss.numpy_cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)
-
-    def cross_entropy_backward(self, grad, logits, target, weight, lse, ignore_index, label_smoothing):
-        """Gradient of the per-row losses with respect to the logits."""
-        from .fused import loss
-
-        return loss.numpy_cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, label_smoothing)
-
-    def layer_norm_forward(self, x, weight, bias, eps):
-        """Layer norm over the last axis: (output, mean, 1/std) per row."""
-        from .fused import norm
-
-        return norm.numpy_layer_norm_forward(x, weight, bias, eps)
-
-    def layer_norm_backward(self, grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad):
-        """(input, weight, bias) gradients of layer_norm_forward (None where not needed)."""
-        from .fused import norm
-
-        return norm.numpy_layer_norm_backward(grad, x, mean, rstd, weight, need_weight_grad, need_bias_grad)
-
-    def dropout_forward(self, x, p):
-        """(x * mask / (1 - p), mask) with mask drawn from this backend's generator."""
-        from .fused import dropout
-
-        return dropout.numpy_dropout_forward(self, x, p)
+    # The functions themselves, so each contract and docstring lives once, in
+    # gradflow/backends/fused/<family>.py, and a call costs no wrapper.
+    bias_act_forward = staticmethod(elementwise.numpy_bias_act_forward)
+    bias_act_backward = staticmethod(elementwise.numpy_bias_act_backward)
+    softmax_forward = staticmethod(softmax.numpy_softmax_forward)
+    softmax_backward = staticmethod(softmax.numpy_softmax_backward)
+    cross_entropy_forward = staticmethod(loss.numpy_cross_entropy_forward)
+    cross_entropy_backward = staticmethod(loss.numpy_cross_entropy_backward)
+    layer_norm_forward = staticmethod(norm.numpy_layer_norm_forward)
+    layer_norm_backward = staticmethod(norm.numpy_layer_norm_backward)
+    # A plain function attribute: called on the backend, it receives it first (its generator draws the mask).
+    dropout_forward = dropout.numpy_dropout_forward

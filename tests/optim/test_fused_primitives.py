@@ -166,15 +166,29 @@ def test_steps_are_float32_host_counters_incremented_in_place():
     assert arrays["steps"][0] is counter and counter.dtype == np.float32 and float(counter) == 1.0
 
 
+def _positional(function) -> list:
+    """The positional parameters a caller passes (``self`` of a method left out)."""
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = [p.name for p in inspect.signature(function).parameters.values() if p.kind in kinds]
+    return names[1:] if names and names[0] == "self" else names
+
+
+def _keywords(function) -> set:
+    return {p.name for p in inspect.signature(function).parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
 def test_backends_expose_the_same_primitive_signatures():
     for name in ("sgd_step", "adam_step", "rmsprop_step", "adagrad_step"):
-        numpy_parameters = list(inspect.signature(getattr(NumpyBackend, name)).parameters)
-        cupy_parameters = list(inspect.signature(getattr(CupyBackend, name)).parameters)
-        assert cupy_parameters == ["self", *numpy_parameters]
-        module_parameters = list(inspect.signature(getattr(optim_numpy, name)).parameters)
-        xp_parameters = list(inspect.signature(getattr(optim_xp, name)).parameters)
-        assert xp_parameters == ["xp", *module_parameters]
-        assert module_parameters[: len(numpy_parameters) - 1] == numpy_parameters[:-1]
+        module_function = getattr(optim_numpy, name)
+        assert getattr(NumpyBackend, name) is module_function
+        assert _positional(getattr(CupyBackend, name)) == _positional(module_function)
+        cupy_keywords = _keywords(getattr(CupyBackend, name))
+        # The kernel launchers take the reference's keywords (plus param_dtype for bfloat16 bits);
+        # the xp bodies behind RMSprop/Adagrad take **hyperparameters.
+        assert not cupy_keywords or cupy_keywords - {"param_dtype"} == _keywords(module_function)
+        xp_function = getattr(optim_xp, name)
+        assert _positional(xp_function) == ["xp", *_positional(module_function)]
+        assert _keywords(xp_function) == _keywords(module_function)
 
 
 ALLOCATION_CASES = [
