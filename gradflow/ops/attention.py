@@ -14,6 +14,7 @@ import math
 import warnings
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..dtypes import bool as bool_dtype
 from ..errors import DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
@@ -23,27 +24,37 @@ from .dropout import dropout
 from .join import cat
 from .linalg import linear
 from .padding import pad
-from .softmax import _shifted, softmax
+from .softmax import softmax
 
 _SDPA = "scaled_dot_product_attention"
 
 
 class SafeSoftmax(Function):
-    """Softmax over the last axis whose all -inf rows give zeros (PyTorch's ``_safe_softmax``)."""
+    """Softmax over the last axis whose all -inf rows give zeros (PyTorch's ``_safe_softmax``).
+
+    The backend's fused softmax (an all -inf row comes out NaN there), then those rows set to 0.
+    """
 
     @staticmethod
     def forward(ctx, x):
-        xp = ctx.device.backend.xp
-        exps = xp.exp(_shifted(xp, x, -1))
-        sums = xp.sum(exps, axis=-1, keepdims=True)
-        # A shifted row holding any finite score sums to at least 1; only fully masked rows sum to 0.
-        out = (exps / xp.where(sums == 0, 1, sums)).astype(x.dtype, copy=False)
+        backend = ctx.device.backend
+        xp = backend.xp
+        out = backend.softmax_forward(x, False)
+        if x.size:
+            masked = xp.all(x == -xp.inf, axis=-1, keepdims=True)
+            out = xp.where(masked, 0, out).astype(x.dtype, copy=False)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
+        if not is_grad_enabled():
+            # Zeroed rows give zero gradients through the same formula: y * (g - sum(g * y)).
+            backend = ctx.device.backend
+            with backend.context():
+                grad_array = backend.xp.broadcast_to(grad._data, out.shape)
+                return Tensor._wrap(backend.softmax_backward(grad_array, out._data, False), ctx.device)
         return out * (grad - (grad * out).sum(-1, keepdim=True))
 
 

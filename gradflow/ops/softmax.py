@@ -16,14 +16,6 @@ from ..tensor import Tensor
 from ._checks import normalize_dim, require_float
 
 
-def _shifted(xp, x, axis):
-    """x minus its maximum along ``axis``; rows that are all -inf (or hold +inf) are left unshifted."""
-    if x.size == 0:
-        return x
-    peak = xp.amax(x, axis=axis, keepdims=True)
-    return x - xp.where(xp.isfinite(peak), peak, 0).astype(x.dtype, copy=False)
-
-
 def _along_last(xp, primitive, arrays, axis, *args):
     """``primitive(*arrays, *args)`` over ``axis`` of same-shaped arrays: the fused primitives work on the last axis.
 

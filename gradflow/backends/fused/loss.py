@@ -10,7 +10,7 @@ Primitives (both backends expose them as methods), for (N, C) logits, int64 clas
   ``losses[n] = -(1 - eps) w[t] lp[n, t] - eps / C * sum_c w[c] lp[n, c]`` with
   ``lp = logits - lse[:, None]`` (PyTorch's formula), 0 for rows whose target is ``ignore_index``;
   ``lse[n]`` is the row's logsumexp (shifted by the row max when it is finite, by 0 otherwise, as
-  ``gradflow.ops.softmax._shifted`` does).
+  the softmax primitive does).
 - ``cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, label_smoothing)``
   returns d(sum_n grad[n] * losses[n]) / d logits in the logits' dtype; ``grad`` is (N,) or a
   0-d array shared by every row. With p = exp(logits - lse[:, None]) it is

@@ -9,7 +9,7 @@ Primitives (both backends expose them as methods):
   sums along the last axis; the result has ``out``'s dtype.
 
 Both subtract the row maximum first. A row whose maximum is not finite (all -inf, holding +inf,
-or NaN) is left unshifted, as ``gradflow.ops.softmax._shifted`` does: an all -inf row gives NaN.
+or NaN) is left unshifted (gradflow's rule; torch turns a row holding +inf all NaN): an all -inf row gives NaN.
 float16 is computed in float32 and rounded once; a 0-d input is one row of one element.
 """
 
