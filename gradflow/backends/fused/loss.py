@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...errors import ShapeError, shape_str
 from .. import kernels
 
 # Registers per thread in the forward kernel (GF_CE_ITEMS): a warp caches rows of up to 256
@@ -179,7 +180,10 @@ def cuda_cross_entropy_backward(
         elif grad.shape == (rows,):
             grad_stride = np.int64(1)
         else:
-            raise ValueError(f"cross_entropy_backward: grad must be a scalar or of shape ({rows},), got {grad.shape}")
+            raise ShapeError(
+                f"cross_entropy_backward: grad must be a scalar or of shape ({rows},) (one per row of the "
+                f"({rows}, C) logits), got {shape_str(grad.shape)}; reduce it or pass one gradient per row"
+            )
         weight_array, has_weight = _weight_args(cupy, weight, logits)
         # sum(w) stays on the GPU: reading it on the host would wait for the device.
         weight_sum = cupy.sum(weight_array, dtype=compute).reshape(1) if weight is not None else lse
