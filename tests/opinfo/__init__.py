@@ -124,6 +124,7 @@ FAMILIES = (
     "shape",
     "index",
     "conv",
+    "pool",
 )
 
 ALL_OPS = [op for family in FAMILIES for op in importlib.import_module(f"{__name__}.{family}").OPS]
