@@ -125,6 +125,7 @@ FAMILIES = (
     "index",
     "conv",
     "pool",
+    "loss",
 )
 
 ALL_OPS = [op for family in FAMILIES for op in importlib.import_module(f"{__name__}.{family}").OPS]
