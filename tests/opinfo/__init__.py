@@ -126,6 +126,7 @@ FAMILIES = (
     "conv",
     "pool",
     "loss",
+    "layers",
 )
 
 ALL_OPS = [op for family in FAMILIES for op in importlib.import_module(f"{__name__}.{family}").OPS]
