@@ -127,6 +127,7 @@ FAMILIES = (
     "pool",
     "loss",
     "layers",
+    "misc",
 )
 
 ALL_OPS = [op for family in FAMILIES for op in importlib.import_module(f"{__name__}.{family}").OPS]
