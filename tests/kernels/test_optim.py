@@ -1,4 +1,4 @@
-"""Multi-tensor SGD and Adam: the NumPy references (CPU) and kernels/optim.cu against them (cuda-marked)."""
+"""Multi-tensor SGD and Adam: kernels/optim.cu against the CPU's update (optim_numpy), which is their reference."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 import gradflow
 from gradflow import optim
-from gradflow.backends import optim_numpy
+from gradflow.backends import kernels, optim_numpy
 from gradflow.backends.fused import optim as fused
 from gradflow.errors import DtypeError
+from gradflow.optim import _functional
 
 ADAM_OPTIONS = [
     {"lr": 0.02, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "decoupled_weight_decay": False},
@@ -34,16 +35,29 @@ STORAGES = {
 }
 
 
+def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
+    """Decode bfloat16 values stored as uint16 bits (the high half of a float32)."""
+    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+
+
+def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
+    """Round float32 values to bfloat16 bits (uint16), to nearest even, as CUDA's cvt.rn.bf16.f32."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    bits = values.view(np.uint32).astype(np.uint64)  # uint64: the rounding add cannot overflow
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where(np.isnan(values), np.uint16(0x7FFF), rounded)  # NaN stays NaN (canonical, like CUDA)
+
+
 def to_storage(values: np.ndarray, storage: str) -> np.ndarray:
     dtype, param_dtype, _ = STORAGES[storage]
     if param_dtype == "bfloat16":
-        return fused.float32_to_bfloat16_bits(values).reshape(values.shape)
+        return float32_to_bfloat16_bits(values).reshape(values.shape)
     return values.astype(dtype)
 
 
 def decoded(array: np.ndarray, storage: str) -> np.ndarray:
     if STORAGES[storage][1] == "bfloat16":
-        return fused.bfloat16_bits_to_float32(array)
+        return bfloat16_bits_to_float32(array)
     return array.astype(np.float64 if storage == "float64" else np.float32)
 
 
@@ -71,16 +85,52 @@ def make_group(kind: str, sizes, storage: str, seed: int, amsgrad: bool = False,
     return group
 
 
+def cpu_step(kind: str, lists: list, param_dtype, **keywords) -> None:
+    """The CPU's update (``optim_numpy``): the reference of the kernels.
+
+    bfloat16 bits, which NumPy cannot compute with, are decoded to float32, updated (as the
+    CPU updates float16: in float32, with float32 state) and rounded back to bfloat16 once.
+    """
+    update = optim_numpy.adam_step if kind == "adam" else optim_numpy.sgd_step
+    if param_dtype is None:
+        update(*lists, **keywords)
+        return
+    params, grads = lists[0], lists[1]
+    values = [bfloat16_bits_to_float32(p) for p in params]
+    update(values, [bfloat16_bits_to_float32(g) for g in grads], *lists[2:], **keywords)
+    for param, value in zip(params, values):
+        param[...] = float32_to_bfloat16_bits(value).reshape(param.shape)
+
+
+def cuda_step(kind: str, lists: list, param_dtype, **keywords) -> None:
+    launcher = fused.cuda_adam_step if kind == "adam" else fused.cuda_sgd_step
+    launcher(*lists, param_dtype=param_dtype, **keywords)
+
+
 def step(kind: str, group: dict, implementation, options: dict, storage: str, **extra) -> None:
-    param_dtype = STORAGES[storage][1]
+    """One step of ``implementation`` (``cpu_step`` or ``cuda_step``) on ``group``, counting its own steps."""
+    keywords = dict(options, **extra)
     if kind == "adam":
-        lists = [group[k] for k in ("params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs", "steps")]
+        lists = [group[k] for k in ("params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs")]
+        for counter in group["steps"]:
+            counter += 1
+        step_sizes, corrections = _functional.adam_scalars(
+            [float(counter) for counter in group["steps"]], options["lr"], options["beta1"], options["beta2"]
+        )
+        keywords.update(step_sizes=step_sizes, bias_correction2_sqrts=corrections)
     else:
         lists = [group["params"], group["grads"], group["momentum_buffers"]]
-    implementation(*lists, param_dtype=param_dtype, **options, **extra)
+    implementation(kind, lists, STORAGES[storage][1], **keywords)
 
 
-# -- CPU: the references --------------------------------------------------------------------------
+def count_launches(monkeypatch) -> list:
+    """The names of the kernels launched from now on (through the profiler's launch hook)."""
+    names: list = []
+    monkeypatch.setattr(kernels, "launch_hook", lambda family, name: names.append(name))
+    return names
+
+
+# -- CPU: the reference -----------------------------------------------------------------------------
 def test_bfloat16_bits_round_to_nearest_even_like_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
@@ -91,13 +141,13 @@ def test_bfloat16_bits_round_to_nearest_even_like_torch():
             (np.arange(200, dtype=np.uint32) + np.uint32(0x3F808000)).view(np.float32),  # halfway cases and near
         ]
     )
-    bits = fused.float32_to_bfloat16_bits(values)
+    bits = float32_to_bfloat16_bits(values)
     expected = torch.from_numpy(values).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
     np.testing.assert_array_equal(bits, expected)
     np.testing.assert_array_equal(
-        fused.bfloat16_bits_to_float32(bits), torch.from_numpy(expected.view(np.int16)).view(torch.bfloat16).float()
+        bfloat16_bits_to_float32(bits), torch.from_numpy(expected.view(np.int16)).view(torch.bfloat16).float()
     )
-    assert np.isnan(fused.bfloat16_bits_to_float32(fused.float32_to_bfloat16_bits(np.array([np.nan], np.float32))))
+    assert np.isnan(bfloat16_bits_to_float32(float32_to_bfloat16_bits(np.array([np.nan], np.float32))))
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
@@ -113,10 +163,8 @@ def test_float16_parameters_compute_in_float32_and_round_once(kind, chunk, monke
         first = {} if kind == "adam" else {"first_steps": [iteration == 0] * 2}
         single["params"] = [p.astype(np.float32) for p in half["params"]]
         single["grads"] = [g.astype(np.float32) for g in half["grads"]]
-        step(kind, half, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float16",
-             **extra, **first)  # fmt: skip
-        step(kind, single, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float32",
-             **extra, **first)  # fmt: skip
+        step(kind, half, cpu_step, options, "float16", **extra, **first)
+        step(kind, single, cpu_step, options, "float32", **extra, **first)
         for got, want in zip(half["params"], single["params"]):
             assert got.dtype == np.float16
             np.testing.assert_array_equal(got, want.astype(np.float16))
@@ -140,40 +188,26 @@ def test_bfloat16_reference_tracks_the_closed_form_within_bfloat16_rounding():
     rng = np.random.default_rng(1)
     values = rng.uniform(-1, 1, 301).astype(np.float32)
     grads = [rng.standard_normal(301).astype(np.float32) for _ in range(4)]
-    bits = fused.float32_to_bfloat16_bits(values)
-    state = [np.zeros(301, np.float32), np.zeros(301, np.float32)]
-    counter = np.array(0.0, np.float32)
+    bits = float32_to_bfloat16_bits(values)
+    group = {"params": [bits], "exp_avgs": [np.zeros(301, np.float32)], "exp_avg_sqs": [np.zeros(301, np.float32)]}
+    group.update(max_exp_avg_sqs=[], steps=[np.array(0.0, np.float32)])
+    options = {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
     for grad in grads:
-        grad_bits = fused.float32_to_bfloat16_bits(grad)
-        fused.numpy_adam_step([bits], [grad_bits], state[:1], state[1:], [], [counter], param_dtype="bfloat16",
-                              lr=0.05, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                              decoupled_weight_decay=False, amsgrad=False, maximize=False)  # fmt: skip
-    assert bits.dtype == np.uint16 and float(counter) == 4.0
-    start = fused.bfloat16_bits_to_float32(fused.float32_to_bfloat16_bits(values)).astype(np.float64)
-    rounded_grads = [
-        fused.bfloat16_bits_to_float32(fused.float32_to_bfloat16_bits(g)).astype(np.float64) for g in grads
-    ]
+        group["grads"] = [float32_to_bfloat16_bits(grad)]
+        step("adam", group, cpu_step, options, "bfloat16", decoupled_weight_decay=False, amsgrad=False, maximize=False)
+    assert bits.dtype == np.uint16 and float(group["steps"][0]) == 4.0
+    start = bfloat16_bits_to_float32(float32_to_bfloat16_bits(values)).astype(np.float64)
+    rounded_grads = [bfloat16_bits_to_float32(float32_to_bfloat16_bits(g)).astype(np.float64) for g in grads]
     want = closed_form_adam(start, rounded_grads, 0.05, 0.9, 0.999, 1e-8)
     # Each of the 4 steps (moving p by ~0.05) rounds to bfloat16: half an ulp, <= 2**-8 for |p| < 2.
-    np.testing.assert_allclose(fused.bfloat16_bits_to_float32(bits), want, atol=5 * 2.0**-8)
-
-
-def test_references_without_param_dtype_are_the_cpu_backend():
-    group = make_group("adam", [6, 11], "float32", seed=2)
-    other = copy.deepcopy(group)
-    step("adam", group, fused.numpy_adam_step, ADAM_OPTIONS[0], "float32", amsgrad=False, maximize=False)
-    lists = [other[k] for k in ("params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs", "steps")]
-    optim_numpy.adam_step(*lists, **ADAM_OPTIONS[0], amsgrad=False, maximize=False)
-    for key in ("params", "exp_avgs", "exp_avg_sqs", "steps"):
-        for got, want in zip(group[key], other[key]):
-            np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(bfloat16_bits_to_float32(bits), want, atol=5 * 2.0**-8)
 
 
 def test_bad_param_dtype_and_bits_without_param_dtype_are_refused():
     group = make_group("sgd", [4], "bfloat16", seed=0, momentum=False)
     with pytest.raises(ValueError, match="param_dtype must be None or 'bfloat16'"):
-        fused.numpy_sgd_step(group["params"], group["grads"], [], param_dtype="float8", **SGD_OPTIONS[0],
-                             maximize=False, first_steps=[])  # fmt: skip
+        fused.cuda_sgd_step(group["params"], group["grads"], [], param_dtype="float8", **SGD_OPTIONS[0],
+                            maximize=False, first_steps=[])  # fmt: skip
     with pytest.raises(DtypeError, match="param_dtype='bfloat16'"):
         fused._storage(group["params"][0], None, "sgd_step")
 
@@ -275,10 +309,8 @@ def run_both(kind, sizes, storage, options, seed, steps=3, amsgrad=False, moment
         extra = {"amsgrad": amsgrad} if kind == "adam" else {"first_steps": [iteration == 0] * len(sizes)}
         if kind == "sgd" and first_mixed and iteration == 0:
             extra["first_steps"] = [i % 2 == 0 for i in range(len(sizes))]
-        reference = fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step
-        launcher = fused.cuda_adam_step if kind == "adam" else fused.cuda_sgd_step
-        step(kind, host, reference, options, storage, **extra)
-        step(kind, gpu, launcher, options, storage, **extra)
+        step(kind, host, cpu_step, options, storage, **extra)
+        step(kind, gpu, cuda_step, options, storage, **extra)
         # The first step moves every parameter element: none may be left unwritten.
         if iteration == 0 and not first_mixed:
             for index, (start, got) in enumerate(zip(before, gpu["params"])):
@@ -342,8 +374,8 @@ def test_cuda_misaligned_and_strided_arrays_take_the_scalar_path(kind):
             gpu[key][1] = gpu[key][1].reshape(7, 143)
     for iteration in range(2):
         extra = {"amsgrad": True} if kind == "adam" else {"first_steps": [iteration == 0] * 3}
-        step(kind, host, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float32", **extra)
-        step(kind, gpu, fused.cuda_adam_step if kind == "adam" else fused.cuda_sgd_step, options, "float32", **extra)
+        step(kind, host, cpu_step, options, "float32", **extra)
+        step(kind, gpu, cuda_step, options, "float32", **extra)
     assert not gpu["params"][1].flags.c_contiguous
     np.testing.assert_allclose(base[1:].get(), host["params"][0], rtol=1e-5, atol=1e-6)
     assert float(base[0]) == 0.0  # nothing written before the view
@@ -352,24 +384,24 @@ def test_cuda_misaligned_and_strided_arrays_take_the_scalar_path(kind):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
-def test_cuda_one_launch_per_dtype_group_and_cached_tables(kind):
+def test_cuda_one_launch_per_dtype_group_and_cached_tables(kind, monkeypatch):
     storages = ["float32", "float16", "float64", "float32", "float16", "float32", "float64"]
     groups = [make_group(kind, [3 + 5 * i], s, seed=i, amsgrad=True) for i, s in enumerate(storages)]
     host = {key: [g[key][0] for g in groups] for key in groups[0] if groups[0][key]}
     gpu = to_gpu(host)
     options = dict(ADAM_OPTIONS[0] if kind == "adam" else SGD_OPTIONS[1], maximize=False)
+    launches = count_launches(monkeypatch)
     for iteration in range(3):
         extra = {"amsgrad": True} if kind == "adam" else {"first_steps": [iteration == 0] * 7}
         cached, layouts = len(fused._TABLE_CACHE), len(fused._LAYOUTS)
-        launches = fused.LAUNCHES
-        launcher = fused.cuda_adam_step if kind == "adam" else fused.cuda_sgd_step
-        step(kind, gpu, launcher, options, "float32", **extra)
-        assert fused.LAUNCHES - launches == 3  # float32, float16 and float64: one launch each
+        launches.clear()
+        step(kind, gpu, cuda_step, options, "float32", **extra)
+        assert len(launches) == 3  # float32, float16 and float64: one launch each
+        assert all(name.startswith(f"gf_optim_{kind}<") for name in launches)
         if iteration > 0:
             assert len(fused._TABLE_CACHE) == cached  # the tables of step 1 are reused
             assert len(fused._LAYOUTS) == layouts  # and so is the checked layout of parameters and state
-        step(kind, host, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float32",
-             **extra)  # fmt: skip
+        step(kind, host, cpu_step, options, "float32", **extra)
     for index, storage in enumerate(storages):
         one = {key: [arrays[index]] for key, arrays in host.items() if arrays}
         one_gpu = {key: [arrays[index]] for key, arrays in gpu.items() if arrays}
@@ -377,15 +409,15 @@ def test_cuda_one_launch_per_dtype_group_and_cached_tables(kind):
 
 
 @pytest.mark.cuda
-def test_cuda_empty_tensors_launch_nothing_but_count_steps():
+def test_cuda_empty_tensors_launch_nothing(monkeypatch):
     import cupy
 
-    launches = fused.LAUNCHES
+    launches = count_launches(monkeypatch)
     empty = [cupy.zeros(0, cupy.float32) for _ in range(5)]
-    steps = [np.array(2.0, np.float32)]
-    fused.cuda_adam_step(empty[:1], empty[1:2], empty[2:3], empty[3:4], [], steps, **ADAM_OPTIONS[0],
-                         amsgrad=False, maximize=False)  # fmt: skip
-    assert fused.LAUNCHES == launches and float(steps[0]) == 3.0
+    fused.cuda_adam_step(empty[:1], empty[1:2], empty[2:3], empty[3:4], [], step_sizes=[0.1],
+                         bias_correction2_sqrts=[0.5], **ADAM_OPTIONS[0], amsgrad=False, maximize=False)  # fmt: skip
+    fused.cuda_sgd_step(empty[:1], empty[1:2], empty[2:3], **SGD_OPTIONS[1], maximize=False, first_steps=[True])
+    assert launches == []
 
 
 @pytest.mark.cuda
