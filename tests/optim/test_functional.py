@@ -81,3 +81,14 @@ def test_adam_scalars_are_worked_out_per_step_count():
     assert step_sizes == [0.2, 0.1 / 0.75, 0.2]
     assert corrections == [0.5, (1 - 0.75**2) ** 0.5, 0.5]
     assert _functional.adagrad_learning_rates([1.0, 3.0], 0.1, 0.5) == [0.1, 0.05]
+
+
+@pytest.mark.cuda
+def test_parameters_on_two_devices_in_one_call_are_refused():
+    params = [gradflow.zeros(2), gradflow.zeros(2, device="cuda")]
+    grads = [gradflow.ones(2), gradflow.ones(2, device="cuda")]
+    with pytest.raises(gradflow.errors.DeviceMismatchError, match="sgd: expected every parameter on cpu"):
+        _functional.sgd(
+            params, grads, [],
+            lr=0.1, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False, first_steps=[],
+        )  # fmt: skip
