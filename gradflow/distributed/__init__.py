@@ -20,6 +20,7 @@ from .collectives import (
     all_gather_into_tensor,
     all_gather_object,
     all_reduce,
+    all_reduce_unchecked,
     barrier,
     broadcast,
     broadcast_object_list,

@@ -148,6 +148,28 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None, async_op
     )
 
 
+def all_reduce_unchecked(tensor: Tensor, op: ReduceOp = ReduceOp.SUM) -> Work:
+    """Start an all_reduce without waiting for the ranks to agree on shapes first; returns its ``Work``.
+
+    For callers that checked their layout across ranks once, like DistributedDataParallel's
+    gradient buckets: the launch does not block on the slowest rank, so reductions overlap the
+    rest of backward. A timeout still names the ranks that did not arrive.
+    """
+    name = "all_reduce"
+    process_group = require_group(name)
+    return _run(
+        process_group,
+        name,
+        [tensor],
+        tensor.dtype.name,
+        tensor.shape,
+        lambda engine, target, arrival, xp: engine.all_reduce(target, arrival, tensor._data, op, xp),
+        True,
+        reduce_op=op,
+        check=False,
+    )
+
+
 def broadcast(tensor: Tensor, src: int = 0, group=None, async_op: bool = False) -> Work | None:
     """Copy rank ``src``'s ``tensor`` into ``tensor`` on every rank."""
     name = "broadcast"

@@ -13,3 +13,5 @@ from .modules.pooling import *
 from .modules.sparse import *
 from .modules.transformer import *
 from .parameter import Parameter
+from . import parallel  # after the layers: SyncBatchNorm builds on BatchNorm
+from .parallel import SyncBatchNorm
