@@ -53,6 +53,7 @@ __all__ = [
     "all_gather_into_tensor",
     "all_gather_object",
     "all_reduce",
+    "all_reduce_unchecked",
     "barrier",
     "broadcast",
     "broadcast_object_list",

@@ -14,8 +14,7 @@ import gradflow.distributed as dist
 import gradflow.nn.functional as F
 from gradflow import nn
 from gradflow.errors import DistributedError
-from gradflow.nn.parallel import DistributedDataParallel as DDP
-from gradflow.nn.parallel import consume_prefix_in_state_dict_if_present
+from gradflow.nn.parallel import DistributedDataParallel, consume_prefix_in_state_dict_if_present
 
 dist.init_process_group(backend="mpi", timeout=60)
 rank, world = dist.get_rank(), dist.get_world_size()
@@ -77,7 +76,7 @@ def train(model: nn.Module, optimizer, sliced: bool) -> None:
 def compare_training(make, make_optimizer, **ddp_options) -> None:
     reference = build(make, seed=7)  # rank 0's initial weights, which DDP broadcasts at wrap
     train(reference, make_optimizer(reference.parameters()), sliced=False)
-    model = DDP(build(make, seed=7 + rank), **ddp_options)
+    model = DistributedDataParallel(build(make, seed=7 + rank), **ddp_options)
     train(model, make_optimizer(model.parameters()), sliced=True)
     for (name, ours), theirs in zip(model.module.named_parameters(), reference.parameters()):
         np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=name)
@@ -123,13 +122,13 @@ def check_wrap_broadcasts_rank0_parameters_and_buffers():
     before = gathered(model[0].weight.detach().numpy().copy())
     if world > 1:
         assert not np.array_equal(before[0], before[1]), "the test needs different weights on different ranks"
-    DDP(model)
+    DistributedDataParallel(model)
     np.testing.assert_array_equal(model[0].weight.detach().numpy(), before[0])
     np.testing.assert_array_equal(model[1].running_mean.detach().numpy(), np.zeros(3, dtype=np.float32))
 
 
 def check_no_sync_accumulates_locally_then_averages():
-    model = DDP(build(mlp, seed=3))
+    model = DistributedDataParallel(build(mlp, seed=3))
     reference = build(mlp, seed=3)
     (first, first_y), (second, second_y) = batches(steps=2)
     with model.no_sync():
@@ -149,7 +148,7 @@ def check_no_sync_accumulates_locally_then_averages():
 
 
 def check_reduction_starts_during_backward():
-    model = DDP(build(mlp, seed=5), bucket_cap_mb=0.0001)  # one parameter per bucket
+    model = DistributedDataParallel(build(mlp, seed=5), bucket_cap_mb=0.0001)  # one parameter per bucket
     assert len(model._reducer.buckets) == len(list(model.parameters()))
     launched_when_first_layer_ran = []
     x, y = next(batches(steps=1))
@@ -180,7 +179,7 @@ class TwoHeads(nn.Module):
 
 
 def check_find_unused_parameters():
-    model = DDP(build(TwoHeads, seed=11), find_unused_parameters=True)
+    model = DistributedDataParallel(build(TwoHeads, seed=11), find_unused_parameters=True)
     x = gf.tensor(np.random.default_rng(rank).standard_normal((4, 6)).astype(np.float32))
     model(x).sum().backward()
     head = model.module.rank0_head.weight.grad
@@ -192,7 +191,7 @@ def check_find_unused_parameters():
 
 
 def check_unused_parameter_without_find_unused_raises_next_iteration():
-    model = DDP(build(TwoHeads, seed=11))
+    model = DistributedDataParallel(build(TwoHeads, seed=11))
     x = gf.tensor(np.ones((2, 6), dtype=np.float32))
     model(x).sum().backward()
     try:
@@ -206,7 +205,7 @@ def check_unused_parameter_without_find_unused_raises_next_iteration():
 def check_sync_batchnorm_matches_batchnorm_on_whole_batch():
     make = lambda: nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))  # noqa: E731
     reference = build(make, seed=21)
-    model = DDP(nn.SyncBatchNorm.convert_sync_batchnorm(build(make, seed=21)))
+    model = DistributedDataParallel(nn.SyncBatchNorm.convert_sync_batchnorm(build(make, seed=21)))
     assert isinstance(model.module[1], nn.SyncBatchNorm)
     assert model.module[1].weight is model.module[1].weight
     optimizer = gf.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -233,7 +232,7 @@ def check_sync_batchnorm_matches_batchnorm_on_whole_batch():
 
 
 def check_checkpoint_saved_on_rank0_loads_everywhere():
-    model = DDP(build(mlp, seed=rank))
+    model = DistributedDataParallel(build(mlp, seed=rank))
     assert all(key.startswith("module.") for key in model.state_dict())
     paths = [os.path.join(tempfile.gettempdir(), f"gradflow-ddp-{os.getpid()}.safetensors")]
     dist.broadcast_object_list(paths, src=0)
