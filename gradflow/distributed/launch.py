@@ -52,24 +52,30 @@ def is_open_mpi(mpiexec: str) -> bool:
     return "Open MPI" in banner or "OpenRTE" in banner or "Open RTE" in banner
 
 
-def mpiexec_command(nproc: int, argv: list[str], mpiexec: str | None = None, extra: list[str] | None = None) -> list:
-    """The command line that starts ``nproc`` processes of ``python -m gradflow.distributed.launch argv``."""
+def mpiexec_command(nproc: int, argv: list[str], mpiexec: str | None = None, hosts: str | None = None) -> list:
+    """The command line that starts ``nproc`` processes of ``python -m gradflow.distributed.launch argv``.
+
+    ``hosts``: comma-separated machines to spread the processes over (MPICH's ``-hosts``, Open MPI's
+    ``--host``); each needs the same Python environment and the script at the same path.
+    """
     mpiexec = mpiexec or find_mpiexec()
     command = [mpiexec]
-    if is_open_mpi(mpiexec):
+    open_mpi = is_open_mpi(mpiexec)
+    if open_mpi:
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             command.append("--allow-run-as-root")
         command.append("--oversubscribe")  # more processes than cores is fine for small jobs and tests
-    command += list(extra or [])
+    if hosts:
+        command += ["--host" if open_mpi else "-hosts", hosts]
     command += ["-n", str(nproc), sys.executable, "-m", "gradflow.distributed.launch", *argv]
     return command
 
 
-def run(nproc: int, argv: list[str], extra: list[str] | None = None) -> int:
+def run(nproc: int, argv: list[str], hosts: str | None = None) -> int:
     """Start the job and wait for it; returns mpiexec's exit status."""
     if nproc < 1:
         raise ValueError(f"gradflow run: --nproc must be at least 1, got {nproc}")
-    command = mpiexec_command(nproc, argv, extra=extra)
+    command = mpiexec_command(nproc, argv, hosts=hosts)
     return subprocess.call(command)
 
 
@@ -89,10 +95,15 @@ def _abort_on_uncaught_exception(kind, value, trace) -> None:
     sys.stderr.write(f"[rank {rank}] gradflow run: aborting the job after this error\n")
     sys.stderr.flush()
     sys.stdout.flush()
-    mpi = sys.modules.get("mpi4py.MPI")
-    if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized():
-        mpi.COMM_WORLD.Abort(1)
-    os._exit(1)  # MPI never started: the launcher sees this process fail and ends the job
+    try:
+        # Start MPI if the script had not yet: peers may be waiting for this process inside MPI_Init,
+        # and only MPI_Abort makes the launcher end them all.
+        from mpi4py import MPI  # optional third-party import: the 'distributed' extra brings it
+    except ImportError:
+        os._exit(1)
+    if not MPI.Is_finalized():
+        MPI.COMM_WORLD.Abort(1)
+    os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

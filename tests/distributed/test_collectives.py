@@ -20,6 +20,7 @@ CHECKS = [
     "object_collectives",
     "environment_and_queries",
     "mismatched_dtype_raises_typed_error",
+    "cuda_tensor_on_mpi_without_cuda_aware_mpi_raises",
 ]
 
 

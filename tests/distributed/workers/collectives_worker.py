@@ -160,5 +160,19 @@ def check_mismatched_dtype_raises_typed_error():
         raise AssertionError("all_reduce with float32 on one rank and float64 on another did not raise")
 
 
+def check_cuda_tensor_on_mpi_without_cuda_aware_mpi_raises():
+    from gradflow.device import Device
+    from gradflow.tensor import Tensor
+
+    # A tensor that claims to live on a GPU (only its device is read before the error).
+    on_gpu = Tensor._wrap(np.zeros(3, dtype=np.float32), Device("cuda", 0))
+    try:
+        dist.all_reduce(on_gpu)
+    except gf.errors.DistributedError as error:
+        assert "not CUDA-aware" in str(error) and "backend='nccl'" in str(error), str(error)
+    else:
+        raise AssertionError("a CUDA tensor on the MPI backend without CUDA-aware MPI did not raise")
+
+
 run_checks({name[len("check_") :]: check for name, check in globals().items() if name.startswith("check_")}, rank)
 dist.destroy_process_group()
