@@ -10,6 +10,11 @@ host. The arrays stay referenced by their ``Work`` until it is waited on.
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+import os
+import sys
+
 import numpy as np
 
 from ..errors import DistributedError
@@ -32,10 +37,29 @@ _NCCL_TYPES = {
 _NCCL_OPS = {ReduceOp.SUM: 0, ReduceOp.PRODUCT: 1, ReduceOp.MAX: 2, ReduceOp.MIN: 3, ReduceOp.AVG: 4}
 
 
+def preload_nccl_wheel() -> None:
+    """Load libnccl from the nvidia-nccl wheel (the CUDA extras) if one is installed, before CuPy looks for it.
+
+    CuPy's NCCL bindings open ``libnccl.so.2`` by name; a wheel's copy lies inside site-packages,
+    off the loader's path. Loading it first (globally) lets CuPy's bindings resolve to it.
+    """
+    if "cupy.cuda.nccl" in sys.modules:
+        return
+    spec = importlib.util.find_spec("nvidia.nccl")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for folder in spec.submodule_search_locations:
+        library = os.path.join(folder, "lib", "libnccl.so.2")
+        if os.path.exists(library):
+            ctypes.CDLL(library, mode=ctypes.RTLD_GLOBAL)
+            return
+
+
 class NcclCommunicator:
     """This process's NCCL communicator, its GPU and its communication stream."""
 
     def __init__(self, transport: MpiTransport):
+        preload_nccl_wheel()
         try:
             import cupy  # optional third-party import: the CUDA extras bring CuPy and NCCL
             from cupy.cuda import nccl

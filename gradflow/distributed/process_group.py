@@ -20,7 +20,7 @@ from datetime import timedelta
 from .. import cuda
 from ..device import get_default_device
 from ..errors import DistributedError
-from .nccl_backend import NcclCommunicator
+from .nccl_backend import NcclCommunicator, preload_nccl_wheel
 from .transport import MpiTransport, load_mpi
 
 # PyTorch's default (gloo and the collectives of init_process_group without NCCL).
@@ -60,6 +60,7 @@ def is_nccl_available() -> bool:
     """True when CuPy with NCCL is importable and a GPU is usable."""
     if not cuda.is_available():
         return False
+    preload_nccl_wheel()
     try:
         from cupy.cuda import nccl  # optional third-party import: CuPy's NCCL bindings
     except ImportError:
