@@ -104,3 +104,28 @@ def test_gradflow_run_starts_n_ranks_with_pytorchs_environment_variables(tmp_pat
     assert result.returncode == 0, result.stderr
     lines = sorted(line for line in result.stdout.splitlines() if line.startswith("ENV"))
     assert lines == ["ENV 0 2 ['--lr', '3']", "ENV 1 2 ['--lr', '3']"]
+
+
+def test_train_ddp_example_runs_on_two_ranks():
+    mpi_or_skip()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gradflow.cli",
+            "run",
+            "--nproc",
+            "2",
+            "examples/train_ddp.py",
+            "--short",
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO_ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 process(es) on cpu: test accuracy" in result.stdout
