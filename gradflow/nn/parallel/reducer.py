@@ -56,10 +56,10 @@ def assign_buckets(params: list, cap_bytes: int) -> list[list[int]]:
     for index in reversed(range(len(params))):
         param = params[index]
         key = (param.device, param.dtype)
-        limit = FIRST_BUCKET_BYTES if not buckets else cap_bytes
         size = param.numel() * param.element_size()
         current = open_buckets.get(key)
-        if current is not None and filled[key] + size > limit and filled[key] > 0:
+        limit = min(FIRST_BUCKET_BYTES, cap_bytes) if current is not None and current is buckets[0] else cap_bytes
+        if current is not None and filled[key] + size > limit:
             current = None
         if current is None:
             current = open_buckets[key] = []
