@@ -211,8 +211,10 @@ def main() -> None:
         "blas_threads_per_rank": 1,
         "results": results,
     }
-    print(f"{'':10} {'1 rank':>10} {f'{args.ranks} ranks':>10} {'efficiency':>10} {'bwd ms':>8} "
-          f"{'bwd+ar ms':>10} {'ar ms':>7} {'hidden':>7}")
+    print(
+        f"{'':10} {'1 rank':>10} {f'{args.ranks} ranks':>10} {'efficiency':>10} {'bwd ms':>8} "
+        f"{'bwd+ar ms':>10} {'ar ms':>7} {'hidden':>7}"
+    )
     for framework, summary in results.items():
         single, multi = summary["runs"][1], summary["runs"][args.ranks]
         print(
