@@ -55,7 +55,7 @@ def median_ms(run, steps: int) -> float:
 def gradflow_worker() -> dict:
     import gradflow as gf
     import gradflow.distributed as dist
-    import gradflow.nn.functional as F
+    import gradflow.nn.functional as F  # noqa: N812 - PyTorch's alias
     from gradflow import nn
     from gradflow.nn.parallel import DistributedDataParallel
 
@@ -94,7 +94,7 @@ def gradflow_worker() -> dict:
 def torch_worker() -> dict:
     import torch
     import torch.distributed as dist
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # noqa: N812 - PyTorch's alias
     from torch import nn
 
     torch.set_num_threads(1)
@@ -207,6 +207,8 @@ def main() -> None:
         "suite": "ddp_scaling",
         "model": f"MLP {'-'.join(map(str, WIDTHS))}, SGD momentum, float32, batch {BATCH_PER_RANK} per rank",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        # Other jobs on the machine distort a 2-rank run on 2 cores; the load says how quiet it was.
+        "load_average_1_5_15_min": list(os.getloadavg()),
         "versions": {"numpy": np.__version__, "torch": torch.__version__},
         "blas_threads_per_rank": 1,
         "results": results,

@@ -33,8 +33,8 @@ _ANY_ROOT = -1
 
 # How long the wait loop spins before it starts sleeping between polls: short waits (a bucket of
 # gradients) keep their latency; long ones (a peer still computing) stop burning a core.
-_SPIN_SECONDS = 0.02
-_MAX_SLEEP_SECONDS = 0.001
+_SPIN_SECONDS = 0.001
+_MAX_SLEEP_SECONDS = 0.0005
 
 
 def load_mpi():
