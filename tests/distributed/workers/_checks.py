@@ -13,11 +13,16 @@ def run_checks(checks: dict, rank: int) -> None:
             check()
         except AssertionError as error:
             detail = str(error).replace("\n", " | ")[:2000]
-            print(f"CHECK {rank} {name} FAIL {detail}", flush=True)
+            _report(f"CHECK {rank} {name} FAIL {detail}")
         except Exception:
             detail = traceback.format_exc().replace("\n", " | ")[-2000:]
-            print(f"CHECK {rank} {name} FAIL {detail}", flush=True)
+            _report(f"CHECK {rank} {name} FAIL {detail}")
             raise
         else:
-            print(f"CHECK {rank} {name} ok", flush=True)
+            _report(f"CHECK {rank} {name} ok")
+
+
+def _report(line: str) -> None:
+    # One write per line (print writes the newline separately): the ranks share one stdout.
+    sys.stdout.write(line + "\n")
     sys.stdout.flush()

@@ -28,7 +28,8 @@ if mode == "mismatch":
     try:
         DistributedDataParallel(model)
     except DistributedError as error:
-        print(f"rank {rank} raised DistributedError: {error}", flush=True)
+        sys.stdout.write(f"rank {rank} raised DistributedError: {error}\n")  # one write: ranks share stdout
+        sys.stdout.flush()
     dist.destroy_process_group()
 elif mode in ("raise", "raise_before_init"):
     if rank == 1:
