@@ -60,6 +60,7 @@ from .ops.statistics import *
 from .ops.shape import *
 from .ops.join import *
 from .ops.softmax import *
+from . import distributed  # noqa: E402 - never imports mpi4py; MPI starts at init_process_group
 from . import nn  # noqa: E402
 from . import optim  # noqa: E402
 from . import utils  # noqa: E402

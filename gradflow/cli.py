@@ -1,5 +1,5 @@
 """The ``gradflow`` command: ``demo`` trains the digits models (the README's main job), ``info`` describes
-this machine, ``bench`` compares the training throughput of its devices."""
+this machine, ``bench`` compares the training throughput of its devices, ``run`` starts a distributed job."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-plot", action="store_true", help="do not write the plot")
     demo.add_argument("--short", action="store_true", help="one epoch, for CI (also GRADFLOW_EXAMPLE_SHORT=1)")
     demo.add_argument("--seed", type=int, default=0, help="seed for the weights, the split and the shuffling")
+    run = commands.add_parser(
+        "run",
+        help="start N processes of a training script under MPI (gradflow.distributed)",
+        description="Start N processes of a script with the environment's mpiexec; each gets RANK, LOCAL_RANK, "
+        "WORLD_SIZE and LOCAL_WORLD_SIZE, and an uncaught exception in any of them aborts the whole job.",
+    )
+    run.add_argument("--nproc", "--nproc-per-node", type=int, default=1, help="number of processes (default: 1)")
+    run.add_argument("--hosts", default=None, help="comma-separated host names to spread the processes over")
+    run.add_argument("script", help="the Python script to run")
+    run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     from .bench.cli import add_parser as add_bench_parser
     from .info import add_parser as add_info_parser
 
@@ -75,6 +85,17 @@ def main(argv: list[str] | None = None) -> int:
         from .info import run as run_info
 
         return run_info(args)
+    if args.command == "run":
+        from .distributed.launch import run as run_job
+        from .errors import MissingDependencyError
+
+        if args.nproc < 1:
+            parser.error("--nproc must be at least 1")
+        try:
+            return run_job(args.nproc, [args.script, *args.script_args], hosts=args.hosts)
+        except MissingDependencyError as error:
+            print(error, file=sys.stderr)
+            return 2
     if args.command == "bench":
         from .bench.cli import run as run_bench
 

@@ -64,6 +64,25 @@ def current_device() -> int:
     return cupy.cuda.runtime.getDevice()
 
 
+def set_device(device) -> None:
+    """Make ``device`` (an index, 'cuda:N' or a Device) the current CUDA device, as ``torch.cuda.set_device``.
+
+    ``device('cuda')`` and ``device='auto'`` then mean this GPU; a distributed script calls
+    ``set_device(local_rank)`` so each process on a machine drives its own GPU.
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        raise DeviceUnavailableError(f"cuda.set_device: CUDA is not usable here: {reason}")
+    index = _index_of(device)
+    if not 0 <= index < device_count():
+        raise DeviceUnavailableError(
+            f"cuda.set_device: device {index} does not exist: this machine has {device_count()} CUDA device(s)"
+        )
+    import cupy
+
+    cupy.cuda.runtime.setDevice(index)
+
+
 def synchronize(device=None) -> None:
     """Wait for all work queued on a CUDA device (no-op without CUDA)."""
     if is_available():

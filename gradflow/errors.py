@@ -90,3 +90,7 @@ class GradcheckError(GradflowError, RuntimeError):
 
 class MissingDependencyError(GradflowError, ImportError):
     """An optional package or program that a feature needs is not installed (the message says what to install)."""
+
+
+class DistributedError(GradflowError, RuntimeError):
+    """A collective that cannot run: no process group, ranks that disagree or do not arrive, a wrong backend."""

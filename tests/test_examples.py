@@ -37,6 +37,7 @@ KEY_LINES = {
     "tiny_transformer.py": ["unigram entropy", "step    5  loss", "sample (temperature"],
     "train_spirals.py": ["done on cpu"],
     "train_digits.py": ["test accuracy"],
+    "train_ddp.py": ["epoch 1/1", "1 process(es) on cpu: test accuracy"],
 }
 
 

@@ -205,10 +205,36 @@ def _run(roots, retain_graph, create_graph, captures):
     needed = _nodes_leading_to(order, leaf_slots, node_slots) if captures is not None else None
     anomaly = _anomaly.enabled
     profiler = _function.profiler_hook
+    # In backward(), a leaf is finished (hooks, .grad, post-accumulate hooks) as soon as the last node
+    # with an edge to it has run, as PyTorch's AccumulateGrad does: DistributedDataParallel starts
+    # reducing early gradients while the rest of backward still runs.
+    pending = _leaf_edge_counts(order) if captures is None else None
+
+    def finish_leaves(node) -> None:
+        for edge in node.next_edges:
+            if edge is None or isinstance(edge[0], Node):
+                continue
+            key = id(edge[0])
+            left = pending[key] - 1
+            pending[key] = left
+            if left == 0 and key in leaf_buffers:
+                finish_leaf(leaf_buffers.pop(key))
+
+    def finish_leaf(entry) -> None:
+        leaf, gradient = entry[0], entry.pop()
+        hooks = leaf._hooks
+        if hooks:
+            for hook in tuple(hooks.values()):
+                replaced = hook(gradient)
+                if replaced is not None:
+                    gradient = replaced
+        _accumulate_into_leaf(leaf, gradient, create_graph, owned is not None and id(leaf) in owned)
 
     for node in order:
         grads = buffers.pop(node, None)
         if grads is None:
+            if pending is not None:
+                finish_leaves(node)
             continue
         if node.hooks:
             _run_hooks(node, grads)
@@ -261,9 +287,17 @@ def _run(roots, retain_graph, create_graph, captures):
                 )
             else:
                 to_leaf(target, gradient)
+        if pending is not None:
+            # Drop the loop's references so that a leaf's gradient can be recognised as unshared.
+            grads = input_grads = gradient = None
+            finish_leaves(node)
 
     # Drop the loop's last references so that a leaf's gradient can be recognised as unshared below.
     grads = input_grads = gradient = None
+    if pending is not None:  # leaves that were roots themselves, with no node feeding them
+        for entry in tuple(leaf_buffers.values()):
+            finish_leaf(entry)
+        return captured
     for entry in leaf_buffers.values():
         leaf, gradient = entry[0], entry.pop()
         if captures is not None:
@@ -327,6 +361,17 @@ def _reachable_nodes(stack: list) -> list:
                     stack.append(target)
     order.sort(key=_sequence_of, reverse=True)
     return order
+
+
+def _leaf_edge_counts(order: list) -> dict:
+    """For each leaf (by id), how many edges of the nodes in ``order`` lead to it."""
+    counts: dict = {}
+    for node in order:
+        for edge in node.next_edges:
+            if edge is not None and not isinstance(edge[0], Node):
+                key = id(edge[0])
+                counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def _sequence_of(node: Node) -> int:

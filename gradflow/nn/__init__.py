@@ -1,6 +1,6 @@
 """Neural-network building blocks: Module, Parameter, layers, losses, ``functional`` and ``init``."""
 
-from . import functional, init, utils
+from . import functional, init, parallel, utils
 from .containers import ModuleDict, ModuleList, Sequential
 from .module import Module
 from .modules.activation import *
@@ -12,4 +12,5 @@ from .modules.normalization import *
 from .modules.pooling import *
 from .modules.sparse import *
 from .modules.transformer import *
+from .parallel import SyncBatchNorm
 from .parameter import Parameter
