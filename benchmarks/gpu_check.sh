@@ -9,10 +9,10 @@
 # Runs from the source tree with PYTHONPATH=. and the machine's own python3 (no network, no
 # install). Results go to $OUT (default ./gpu_out), at most 8 files, no sub-folders:
 #   env.json  pytest_cuda.log  nvrtc.log  kernels_gpu.json  kernels_gpu.log  profile_mlp.txt
-#   summary.txt  [bench.json  bench.png]  (with --bench: set SKIP_NVRTC=1 or SKIP_PROFILE=1
-#   to stay within 8 files)
+#   summary.txt  [nccl_allreduce.json]  [bench.json  bench.png]  (with --bench: set SKIP_NVRTC=1,
+#   SKIP_PROFILE=1 or SKIP_NCCL=1 to stay within 8 files)
 # Every step has its own timeout and a failing step does not stop the next one. Step time
-# limits (seconds) can be overridden: T_ENV, T_TESTS, T_NVRTC, T_KERNELS, T_PROFILE, T_BENCH.
+# limits (seconds) can be overridden: T_ENV, T_TESTS, T_NVRTC, T_KERNELS, T_PROFILE, T_NCCL, T_BENCH.
 
 set -u -o pipefail
 
@@ -106,6 +106,14 @@ if [ "$QUICK" = 0 ] && [ "${SKIP_PROFILE:-0}" != 1 ]; then
     run_step profile "${T_PROFILE:-40}" /dev/null \
         "$PY" benchmarks/profile_mlp_gpu.py --out "$OUT/profile_mlp.txt"
     SUMMARY+=("mlp host profile   $STEP_RESULT  -> $OUT/profile_mlp.txt")
+fi
+
+# (c3) NCCL all-reduce bus bandwidth through gradflow.distributed, where mpi4py and CuPy's NCCL are
+# there (world sizes 1..GPUs). SKIP_NCCL=1 leaves it out.
+if [ "$QUICK" = 0 ] && [ "${SKIP_NCCL:-0}" != 1 ] && "$PY" -c "import mpi4py; from cupy.cuda import nccl" 2>/dev/null; then
+    run_step nccl "${T_NCCL:-90}" /dev/null \
+        "$PY" benchmarks/nccl_allreduce.py --json "$OUT/nccl_allreduce.json"
+    SUMMARY+=("nccl all-reduce    $STEP_RESULT  -> $OUT/nccl_allreduce.json")
 fi
 
 # (d) OPTIONAL, off by default (the lead runs it separately): the device comparison of
