@@ -6,6 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import demo
+from .bench.cli import add_parser as add_bench_parser
+from .bench.cli import run as run_bench
+from .errors import DeviceUnavailableError
+from .info import add_parser as add_info_parser
+from .info import run as run_info
+from .version import __version__
+
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (what was wrong and where to read more), exit code 2."""
@@ -33,9 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-plot", action="store_true", help="do not write the plot")
     demo.add_argument("--short", action="store_true", help="one epoch, for CI (also GRADFLOW_EXAMPLE_SHORT=1)")
     demo.add_argument("--seed", type=int, default=0, help="seed for the weights, the split and the shuffling")
-    from .bench.cli import add_parser as add_bench_parser
-    from .info import add_parser as add_info_parser
-
     add_info_parser(commands)
     add_bench_parser(commands)
     return parser
@@ -45,18 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        import gradflow
-
-        print(gradflow.__version__)
+        print(__version__)
         return 0
     if args.command == "demo":
         if args.epochs is not None and args.epochs < 1:
             parser.error("--epochs must be at least 1")
         if args.batch_size < 1:
             parser.error("--batch-size must be at least 1")
-        from . import demo
-        from .errors import DeviceUnavailableError
-
         try:
             demo.run(
                 device=args.device,
@@ -72,12 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if args.command == "info":
-        from .info import run as run_info
-
         return run_info(args)
     if args.command == "bench":
-        from .bench.cli import run as run_bench
-
         return run_bench(args)
     parser.print_help()
     return 0

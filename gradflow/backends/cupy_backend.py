@@ -11,6 +11,7 @@ import numpy as np
 # Imported once here, not inside each method (these run on every op of a training step);
 # the modules import CuPy only inside their launchers.
 from .fused import dropout, elementwise, loss, norm, optim, softmax
+from .optim_xp import adagrad_step, rmsprop_step
 
 
 class CupyBackend:
@@ -122,15 +123,11 @@ class CupyBackend:
 
     def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters) -> None:
         """RMSprop (centered, momentum, weight decay) over lists of arrays, in place."""
-        from .optim_xp import rmsprop_step
-
         with self.cuda_device:
             rmsprop_step(self.xp, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters)
 
     def adagrad_step(self, params, grads, state_sums, steps, **hyperparameters) -> None:
         """Adagrad (lr decay, weight decay) over lists of arrays, in place."""
-        from .optim_xp import adagrad_step
-
         with self.cuda_device:
             adagrad_step(self.xp, params, grads, state_sums, steps, **hyperparameters)
 

@@ -10,6 +10,7 @@ from ..dtypes import get_default_dtype, result_type
 from ..errors import DeviceMismatchError, ShapeError
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
+from .creation import as_tensor, tensor
 
 
 def scalar_or_tensor(value, like: Tensor, op: str):
@@ -26,12 +27,8 @@ def scalar_or_tensor(value, like: Tensor, op: str):
                 f"{op}: got a NumPy array and a tensor on {like._device}; convert the array with "
                 f"gradflow.tensor(array, device={str(like._device)!r})"
             )
-        from .creation import tensor
-
         return tensor(value, device=like._device)
     if type(value).__module__.startswith("cupy"):
-        from .creation import as_tensor
-
         return as_tensor(value)
     raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}; expected a Tensor or a number")
 

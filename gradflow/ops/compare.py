@@ -14,6 +14,7 @@ from ..errors import DtypeError, device_mismatch
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
 from ._operands import apply_broadcasting, promote_operands, scalar_or_tensor
+from .creation import full
 
 
 def _no_grad_op(op: str, compute, *values) -> Tensor:
@@ -214,8 +215,6 @@ def where(condition: Tensor, input, other) -> Tensor:
     if condition._dtype is not bool_dtype:
         raise DtypeError(f"where: condition must be a bool tensor, got {condition._dtype.name}; compare first (x > 0)")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        from .creation import full
-
         dtype = result_type(input, other)
         input = full((), input, dtype=dtype, device=condition.device)
         other = full((), other, dtype=dtype, device=condition.device)

@@ -9,9 +9,11 @@ its ``grad_fn``; anything that saved the tensor before sees the version change.
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import _state
+from ..autograd.grad_mode import _state, no_grad
 from ..errors import DtypeError, InplaceError, ShapeError, shape_str
 from ..tensor import Tensor
+from .compare import where
+from .creation import ones
 
 
 def _records(target: Tensor, others) -> bool:
@@ -41,8 +43,6 @@ def apply_inplace(target: Tensor, op_name: str, compute, *others) -> Tensor:
         old = Tensor._wrap(target._data.copy(), target._device, target._requires_grad, target._node, target._output_nr)
         result = compute(old, *others)
     else:
-        from ..autograd.grad_mode import no_grad
-
         with no_grad():
             result = compute(target, *others)
     if result._data.shape != target._data.shape:
@@ -126,9 +126,6 @@ def fill_(self, value):
 
 def _overwrite(old: Tensor, value) -> Tensor:
     """``value`` broadcast to ``old``'s shape, still linked to ``old`` in the graph (with gradient zero)."""
-    from .compare import where
-    from .creation import ones
-
     everywhere = ones(old.shape, dtype="bool", device=old.device)
     if isinstance(value, Tensor):
         value = value.to(old.dtype)

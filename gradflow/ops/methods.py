@@ -13,6 +13,7 @@ from . import (
     arithmetic,
     compare,
     conversion,
+    creation,
     elementwise,
     index,
     inplace,
@@ -52,6 +53,8 @@ def _reflected(function):
 
 def bind() -> None:
     """Install the methods on Tensor (idempotent)."""
+    Tensor.__new__ = staticmethod(creation.tensor_new)
+    Tensor.size = shape.size
     for module in FAMILIES:
         for name in module.TENSOR_METHODS:
             setattr(Tensor, name, getattr(module, name))

@@ -17,6 +17,8 @@ from ..dtypes import int32, int64
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise, normalize_dim, out_of_range_value
+from .compare import where
+from .creation import full, tensor
 from .index import Index, IndexBackward, IndexPut, getitem
 from .inplace import apply_inplace
 
@@ -34,8 +36,6 @@ def _index_tensor(op: str, input: Tensor, index) -> Tensor:
     if not isinstance(index, Tensor):
         if not isinstance(index, (list, tuple, np.ndarray, numbers.Integral)):
             raise TypeError(f"{op}: index must be an int64 tensor, got {type(index).__name__}")
-        from .creation import tensor
-
         index = tensor(index, dtype=int64, device=input.device)
     if index._dtype not in (int64, int32):
         raise DtypeError(
@@ -250,9 +250,6 @@ def _fill_value(op: str, input: Tensor, value):
 
 def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     """A copy of ``input`` with ``value`` where the bool ``mask`` (broadcast with input) is True."""
-    from .compare import where
-    from .creation import full
-
     if not isinstance(mask, Tensor) or mask._dtype is not bool_dtype:
         got = mask._dtype.name if isinstance(mask, Tensor) else type(mask).__name__
         raise DtypeError(f"masked_fill: only boolean masks are supported, got {got}; build one with a comparison")

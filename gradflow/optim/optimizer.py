@@ -17,6 +17,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..device import resolve
 from ..dtypes import float16, float32
 from ..errors import DtypeError, shape_str
 from ..profiler import record_function
@@ -241,8 +242,6 @@ class Optimizer:
     @staticmethod
     def _new_step() -> Tensor:
         """The step counter: a 0-d float32 CPU tensor, as PyTorch keeps it (also for CUDA parameters)."""
-        from ..device import resolve
-
         return Tensor._wrap(np.zeros((), dtype=np.float32), resolve("cpu"))
 
     # -- saving and loading ----------------------------------------------------
