@@ -264,27 +264,27 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
 # -- in-place forms (bound as Tensor methods by gradflow.ops.methods from INPLACE_METHODS) -------------------------
 
 
-def scatter_(self, dim, index, src=None, *, value=None):
+def scatter_(self, dim, index, src=None, *, value=None) -> Tensor:
     """In-place scatter."""
     return apply_inplace(self, "scatter_", lambda old, i, s: scatter(old, dim, i, s, value=value), index, src)
 
 
-def scatter_add_(self, dim, index, src):
+def scatter_add_(self, dim, index, src) -> Tensor:
     """In-place scatter_add."""
     return apply_inplace(self, "scatter_add_", lambda old, i, s: scatter_add(old, dim, i, s), index, src)
 
 
-def masked_fill_(self, mask, value):
+def masked_fill_(self, mask, value) -> Tensor:
     """In-place masked_fill; the mask must broadcast to this tensor's shape."""
     return apply_inplace(self, "masked_fill_", lambda old, m, v: masked_fill(old, m, v), mask, value)
 
 
-def index_fill_(self, dim, index, value):
+def index_fill_(self, dim, index, value) -> Tensor:
     """In-place index_fill."""
     return apply_inplace(self, "index_fill_", lambda old, i, v: index_fill(old, dim, i, v), index, value)
 
 
-def index_add_(self, dim, index, source, *, alpha=1):
+def index_add_(self, dim, index, source, *, alpha=1) -> Tensor:
     """In-place index_add."""
     return apply_inplace(self, "index_add_", lambda old, i, s: index_add(old, dim, i, s, alpha=alpha), index, source)
 
