@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..dtypes import bool as bool_dtype
 from ..dtypes import result_type
-from ..errors import DtypeError, device_mismatch
+from ..errors import DtypeError, device_mismatch, not_a_tensor
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
 from ._operands import apply_broadcasting, promote_operands, scalar_or_tensor
@@ -19,7 +19,9 @@ from .creation import full
 
 def _no_grad_op(op: str, compute, *values) -> Tensor:
     """Run an op whose result never requires grad: check devices and shapes, record nothing."""
-    like = next(v for v in values if isinstance(v, Tensor))
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    if like is None:
+        raise not_a_tensor(op, values[0])
     values = tuple(scalar_or_tensor(v, like, op) for v in values)
     arrays = []
     for value in values:
