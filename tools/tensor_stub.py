@@ -26,8 +26,9 @@ tensor_module = sys.modules["gradflow.tensor"]
 
 STUB_PATH = pathlib.Path(tensor_module.__file__).with_suffix(".pyi")
 LINE_LENGTH = 120
-# Class attributes that are not part of the API a stub declares.
-_SKIPPED = {"__module__", "__doc__", "__slots__", "__weakref__", "__dict__"}
+# Class attributes that are not part of the API a stub declares (__slotnames__ is copyreg's cache,
+# set on the class by the first pickle or copy of a tensor).
+SKIPPED = {"__module__", "__doc__", "__slots__", "__weakref__", "__dict__", "__slotnames__"}
 _LITERALS = (type(None), bool, int, float, str)
 
 
@@ -94,7 +95,7 @@ def _members(cls) -> dict[str, list[tuple[str, object]]]:
     """The class's API members grouped by the module that defines them (the class's own module first)."""
     groups: dict[str, list[tuple[str, object]]] = {}
     for name, value in sorted(vars(cls).items()):
-        if name in _SKIPPED or isinstance(value, types.MemberDescriptorType):
+        if name in SKIPPED or isinstance(value, types.MemberDescriptorType):
             continue
         origin = _origin(value) if callable(value) or isinstance(value, property) else cls.__module__
         groups.setdefault(origin, []).append((name, value))
