@@ -9,8 +9,7 @@ tensor([2., 4., 6.])
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from .version import __version__
 from . import cuda, dtypes, errors
 from .autograd import (
     enable_grad,

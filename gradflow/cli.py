@@ -6,6 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import demo
+from .bench.cli import add_parser as add_bench_parser
+from .bench.cli import run as run_bench
+from .distributed.launch import run as run_job
+from .errors import DeviceUnavailableError, MissingDependencyError
+from .info import add_parser as add_info_parser
+from .info import run as run_info
+from .version import __version__
+
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (what was wrong and where to read more), exit code 2."""
@@ -43,9 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--hosts", default=None, help="comma-separated host names to spread the processes over")
     run.add_argument("script", help="the Python script to run")
     run.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
-    from .bench.cli import add_parser as add_bench_parser
-    from .info import add_parser as add_info_parser
-
     add_info_parser(commands)
     add_bench_parser(commands)
     return parser
@@ -55,18 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        import gradflow
-
-        print(gradflow.__version__)
+        print(__version__)
         return 0
     if args.command == "demo":
         if args.epochs is not None and args.epochs < 1:
             parser.error("--epochs must be at least 1")
         if args.batch_size < 1:
             parser.error("--batch-size must be at least 1")
-        from . import demo
-        from .errors import DeviceUnavailableError
-
         try:
             demo.run(
                 device=args.device,
@@ -82,13 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if args.command == "info":
-        from .info import run as run_info
-
         return run_info(args)
     if args.command == "run":
-        from .distributed.launch import run as run_job
-        from .errors import MissingDependencyError
-
         if args.nproc < 1:
             parser.error("--nproc must be at least 1")
         try:
@@ -97,8 +93,6 @@ def main(argv: list[str] | None = None) -> int:
             print(error, file=sys.stderr)
             return 2
     if args.command == "bench":
-        from .bench.cli import run as run_bench
-
         return run_bench(args)
     parser.print_help()
     return 0

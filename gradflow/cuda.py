@@ -1,67 +1,30 @@
-"""What CUDA this machine offers, asked of CuPy lazily and remembered.
+"""``gradflow.cuda``: what CUDA this machine offers, in ``torch.cuda``'s shape.
 
 ``is_available()`` never raises: it imports CuPy on first use and reports
 False with a reason (``unavailable_reason()``) when CuPy is missing, the
-driver is missing or no device is present.
+driver is missing or no device is present. The probe itself lives below the
+devices (``backends/availability.py``), so that ``gradflow.device`` can use it;
+this module sits above them and takes device specs (``'cuda:1'``, a Device, an int).
 """
 
 from __future__ import annotations
 
+from .backends.availability import current_device, device_count, is_available, unavailable_reason
+from .device import device as to_device
 from .errors import DeviceUnavailableError, GraphError
 
-_INSTALL_HINT = "install the CUDA extra matching your driver: pip install 'gradflow[cuda12]' or 'gradflow[cuda13]'"
-_probe_result: tuple[str | None, int] | None = None
-
-
-def _probe() -> tuple[str | None, int]:
-    """Return (reason CUDA is unusable or None, device count)."""
-    try:
-        import cupy
-    except ImportError:
-        return f"CuPy is not installed; {_INSTALL_HINT}", 0
-    except Exception as exc:  # a broken CuPy install raises all sorts of errors on import
-        return f"CuPy failed to import ({type(exc).__name__}: {exc}); reinstall it: {_INSTALL_HINT}", 0
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # CUDARuntimeError when there is no driver
-        return (
-            f"no usable NVIDIA driver ({type(exc).__name__}: {exc}); install the NVIDIA driver or use device='cpu'",
-            0,
-        )
-    if count == 0:
-        return "the NVIDIA driver sees no CUDA device; use device='cpu'", 0
-    return None, count
-
-
-def _state() -> tuple[str | None, int]:
-    global _probe_result
-    if _probe_result is None:
-        _probe_result = _probe()
-    return _probe_result
-
-
-def is_available() -> bool:
-    """True when CuPy imports, a driver answers and at least one GPU is present."""
-    return _state()[0] is None
-
-
-def unavailable_reason() -> str | None:
-    """Why CUDA cannot be used here, or None when it can."""
-    return _state()[0]
-
-
-def device_count() -> int:
-    """The number of CUDA devices (0 without a usable GPU)."""
-    return _state()[1]
-
-
-def current_device() -> int:
-    """The index of the current CUDA device."""
-    if not is_available():
-        return 0
-    import cupy
-
-    return cupy.cuda.runtime.getDevice()
+__all__ = [
+    "Event",
+    "current_device",
+    "device_count",
+    "is_available",
+    "max_memory_allocated",
+    "memory_allocated",
+    "memory_reserved",
+    "reset_peak_memory_stats",
+    "synchronize",
+    "unavailable_reason",
+]
 
 
 def set_device(device) -> None:
@@ -104,8 +67,6 @@ def memory_reserved(device=None) -> int:
 
 
 def _memory(device) -> dict:
-    from .device import device as to_device
-
     target = to_device("cuda" if device is None else device)
     return target.backend.memory_stats()
 
@@ -113,8 +74,6 @@ def _memory(device) -> dict:
 def _index_of(device) -> int:
     if isinstance(device, int):
         return device
-    from .device import device as to_device
-
     return to_device(device).index
 
 
@@ -205,13 +164,11 @@ def max_memory_allocated(device=None) -> int:
 
 
 def _peak_hook(device):
-    from .utils.memory import _cupy_peak_hook
-
     index = current_device() if device is None else _index_of(device)
     hook = _peak_hooks.get(index)
     if hook is None:
         _memory(f"cuda:{index}")  # raises DeviceUnavailableError with the reason when CUDA is not usable
-        hook = _peak_hooks[index] = _cupy_peak_hook(index)
+        hook = _peak_hooks[index] = to_device(f"cuda:{index}").backend.peak_memory_hook()
         hook.in_use = hook.peak = memory_allocated(index)
         hook.__enter__()
     return hook

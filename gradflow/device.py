@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import cuda
+from .backends import availability, backend_for
 from .errors import DeviceUnavailableError
 
 _CANONICAL: dict[tuple[str, int | None], Device] = {}
@@ -33,8 +33,6 @@ class Device:
     def backend(self):
         """The backend (NumPy or CuPy) that stores this device's arrays."""
         if self._backend is None:
-            from .backends import backend_for
-
             self._backend = backend_for(self)
         return self._backend
 
@@ -87,11 +85,11 @@ def device(spec, index: int | None = None) -> Device:
         return _resolve_auto()
     if kind == "cpu":
         return _canonical("cpu", None)
-    reason = cuda.unavailable_reason()
+    reason = availability.unavailable_reason()
     if reason is not None:
         raise DeviceUnavailableError(f"device '{spec}' is not usable here: {reason}")
-    index = cuda.current_device() if index is None else index
-    count = cuda.device_count()
+    index = availability.current_device() if index is None else index
+    count = availability.device_count()
     if index >= count:
         raise DeviceUnavailableError(
             f"device 'cuda:{index}' does not exist: this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}"
@@ -109,9 +107,9 @@ def _canonical(kind: str, index: int | None) -> Device:
 
 def _resolve_auto() -> Device:
     global _fallback_notice_shown
-    reason = cuda.unavailable_reason()
+    reason = availability.unavailable_reason()
     if reason is None:
-        return _canonical("cuda", cuda.current_device())
+        return _canonical("cuda", availability.current_device())
     if not _fallback_notice_shown:
         _fallback_notice_shown = True
         print(f"gradflow: device 'auto' -> cpu ({reason})", file=sys.stderr)

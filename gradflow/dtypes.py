@@ -8,6 +8,8 @@ becomes the default float dtype.
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from .errors import DtypeError
@@ -82,8 +84,6 @@ def to_dtype(obj) -> dtype:
         found = _BY_NAME.get(obj.replace("gradflow.", "").replace("torch.", ""))
         if found is not None:
             return found
-    import builtins
-
     if obj is builtins.float:
         return _default_float
     if obj is builtins.int:
@@ -139,8 +139,6 @@ def promote_types(a: dtype, b: dtype) -> dtype:
 
 def scalar_dtype(value) -> dtype:
     """The dtype a Python scalar takes on its own."""
-    import builtins
-
     if isinstance(value, builtins.bool):
         return bool
     if isinstance(value, builtins.int):

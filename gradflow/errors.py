@@ -61,6 +61,18 @@ class OutOfMemoryError(GradflowError, MemoryError, RuntimeError):
     """The device ran out of memory."""
 
 
+class ArgumentTypeError(GradflowError, TypeError):
+    """An op got an argument of the wrong kind, e.g. a Python number where it needs a Tensor."""
+
+
+def not_a_tensor(op: str, value, name: str = "input", position: int = 1) -> ArgumentTypeError:
+    """The error for an op called without the Tensor it needs: PyTorch's wording, then the fix."""
+    return ArgumentTypeError(
+        f"{op}(): argument '{name}' (position {position}) must be a Tensor, not {type(value).__name__}; "
+        f"make it one first, e.g. gradflow.{op}(gradflow.tensor({value!r}), ...)"
+    )
+
+
 def device_mismatch(
     op: str, expected, got, role: str | None = None, reference: str = "the input"
 ) -> DeviceMismatchError:

@@ -16,6 +16,13 @@ import os
 import platform
 import sys
 
+import numpy as np
+
+from . import cuda
+from .backends import kernels, nvrtc_check
+from .device import device as to_device
+from .version import __version__
+
 NOT_INSTALLED = "not installed"
 
 
@@ -26,11 +33,9 @@ def describe() -> dict:
     >>> sorted(info)  # doctest: +NORMALIZE_WHITESPACE
     ['auto_device', 'cuda', 'cupy', 'gradflow', 'kernels', 'numpy', 'platform', 'python', 'scipy']
     """
-    import gradflow
-
     cuda_info = _cuda()
     return {
-        "gradflow": {"version": gradflow.__version__, "location": os.path.dirname(gradflow.__file__)},
+        "gradflow": {"version": __version__, "location": os.path.dirname(os.path.abspath(__file__))},
         "python": {
             "version": platform.python_version(),
             "implementation": platform.python_implementation(),
@@ -61,8 +66,6 @@ def _version_of(module_name: str) -> dict:
 
 
 def _numpy() -> dict:
-    import numpy as np
-
     blas = {"name": None, "version": None, "threads": None, "threading_layer": None, "source": None}
     try:  # how NumPy was built (NumPy >= 1.25 returns a dict)
         build = (np.show_config(mode="dicts") or {}).get("Build Dependencies", {}).get("blas", {})
@@ -111,8 +114,6 @@ def _cuda_version(number: int) -> str:
 
 
 def _cuda() -> dict:
-    from . import cuda
-
     reason = cuda.unavailable_reason()
     result = {
         "available": reason is None,
@@ -150,8 +151,6 @@ def _cuda() -> dict:
 
 def _kernels(cuda_info: dict) -> dict:
     """Whether each kernel family compiles with NVRTC for this GPU's architecture (compute_90 without a GPU)."""
-    from .backends import kernels, nvrtc_check
-
     architecture = "compute_90"
     capabilities = [device["compute_capability"] for device in cuda_info["devices"] if "compute_capability" in device]
     if capabilities:
@@ -171,12 +170,9 @@ def _kernels(cuda_info: dict) -> dict:
 
 
 def _auto_device() -> dict:
-    from . import cuda
-    from .device import device
-
     # Resolve through the real rule; its one-time fallback notice would only repeat our reason.
     with contextlib.redirect_stderr(io.StringIO()):
-        chosen = device("auto")
+        chosen = to_device("auto")
     return {"device": str(chosen), "reason": None if chosen.type == "cuda" else cuda.unavailable_reason()}
 
 

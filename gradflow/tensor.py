@@ -1,12 +1,15 @@
 """Tensor: a backend array, the device it lives on, and its autograd fields.
 
-Op methods (``x.exp()``, ``x + y``, ``x.sum(dim=1)``, ...) are attached by
-``gradflow.ops`` so that this module stays below the ops in the layering.
+This module sits below the engine and the ops, so the methods whose code lives there are
+bound onto Tensor by the layer that defines them, at import: ``backward`` and
+``retain_grad`` by ``gradflow.autograd`` (``autograd/tensor_methods.py``); ``Tensor(data)``,
+``size`` and the op methods and operators (``x.exp()``, ``x + y``, ``x.sum(dim=1)``, ...) by
+``gradflow.ops`` (``ops/methods.py``). ``tensor.pyi`` beside this file declares the whole
+API, bound methods included, for readers and type checkers; ``tests/test_tensor_stub.py``
+fails when it differs from what is bound (``python -m tools.tensor_stub`` rewrites it).
 """
 
 from __future__ import annotations
-
-import weakref
 
 import numpy as np
 
@@ -50,16 +53,6 @@ class Tensor:
     )
     __array_priority__ = 1000  # numpy scalars defer to Tensor operators
 
-    def __new__(cls, data=None, *, dtype=None, device=None, requires_grad=False):
-        if data is None:
-            data = []
-        from .ops.creation import tensor
-
-        made = tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
-        if cls is not Tensor:
-            return cls._wrap(made._data, made._device, made._requires_grad, cls=cls)
-        return made
-
     @staticmethod
     def _wrap(data, device, requires_grad=False, node=None, output_nr=0, cls=None):
         """Build a tensor around an existing backend array (no copy, no checks)."""
@@ -101,12 +94,6 @@ class Tensor:
     def is_cuda(self) -> bool:
         return self._device.type == "cuda"
 
-    def size(self, dim: int | None = None):
-        """The shape, or its length along ``dim``."""
-        if dim is None:
-            return self._data.shape
-        return self._data.shape[self._normalize_dim(dim)]
-
     def numel(self) -> int:
         return int(self._data.size)
 
@@ -118,11 +105,6 @@ class Tensor:
 
     def is_floating_point(self) -> bool:
         return self._dtype.is_floating_point
-
-    def _normalize_dim(self, dim: int, op: str = "size") -> int:
-        from .ops._checks import normalize_dim
-
-        return normalize_dim(dim, self._data.ndim, op)
 
     # -- autograd fields -----------------------------------------------------
     @property
@@ -210,30 +192,6 @@ class Tensor:
         self._requires_grad = False
         return self
 
-    def retain_grad(self) -> None:
-        """Keep ``.grad`` for this non-leaf tensor after backward."""
-        if self._node is None:
-            if not self._requires_grad:
-                raise GraphError("retain_grad: can't retain_grad on a tensor that doesn't require grad")
-            return
-        if self._retains_grad:
-            return
-        self._retains_grad = True
-        reference = weakref.ref(self)
-
-        def keep_grad(gradient):
-            tensor = reference()
-            if tensor is None:
-                return
-            from .autograd.grad_mode import is_grad_enabled
-
-            if not is_grad_enabled():  # first-order backward: keep a copy the engine can't touch
-                gradient = Tensor._wrap(gradient._data.copy(), gradient._device)
-            # Under create_graph the retained gradient stays differentiable, as in PyTorch.
-            tensor._grad = gradient if tensor._grad is None else tensor._grad + gradient
-
-        self._node.register_retain_hook(self._output_nr, keep_grad)
-
     def register_hook(self, hook):
         """Call ``hook(grad)`` each time the gradient of this tensor is computed; a non-None return replaces it.
 
@@ -262,12 +220,6 @@ class Tensor:
         if self._post_hooks is None:
             self._post_hooks = {}
         return RemovableHandle.add(self._post_hooks, hook)
-
-    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-        """Accumulate the gradient of this tensor into the ``.grad`` of the leaves."""
-        from .autograd.engine import backward
-
-        backward(self, None if gradient is None else (gradient,), retain_graph, create_graph, inputs)
 
     @property
     def data(self) -> Tensor:

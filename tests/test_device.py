@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradflow as gf
-from gradflow import cuda
+from gradflow.backends import availability
 from gradflow.backends.numpy_backend import NumpyBackend
 from gradflow.errors import DeviceMismatchError, DeviceUnavailableError
 
@@ -19,7 +19,7 @@ device_module = importlib.import_module("gradflow.device")
 @pytest.fixture
 def no_cuda(monkeypatch):
     """Pretend this machine has CuPy but no driver."""
-    monkeypatch.setattr(cuda, "_probe_result", ("no usable NVIDIA driver (simulated)", 0))
+    monkeypatch.setattr(availability, "_probe_result", ("no usable NVIDIA driver (simulated)", 0))
     monkeypatch.setattr(device_module, "_fallback_notice_shown", False)
 
 
@@ -54,7 +54,7 @@ def test_missing_cupy_says_what_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", refuse_cupy)
-    reason, count = cuda._probe()
+    reason, count = availability._probe()
     assert count == 0 and "CuPy is not installed" in reason and "gradflow[cuda12]" in reason
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import gradflow
 from gradflow import cli, info
-from gradflow.backends import kernels, nvrtc_check
+from gradflow.backends import availability, kernels, nvrtc_check
 
 NO_CUDA = "CuPy is not installed; install the CUDA extra"
 
@@ -27,7 +27,7 @@ def fast_kernel_check(monkeypatch, request):
 @pytest.fixture
 def no_cuda(monkeypatch):
     """A machine without CuPy: the probe's answer says so and `import cupy` fails."""
-    monkeypatch.setattr(gradflow.cuda, "_probe_result", (NO_CUDA, 0))
+    monkeypatch.setattr(availability, "_probe_result", (NO_CUDA, 0))
     real_import = builtins.__import__
 
     def refuse_cupy(name, *args, **kwargs):

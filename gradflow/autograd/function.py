@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 
 from ..dtypes import from_numpy_dtype
-from ..errors import GraphError, InplaceError, device_mismatch, shape_str
+from ..errors import GraphError, InplaceError, device_mismatch, not_a_tensor, shape_str
 from ..tensor import Tensor, VersionCounter
 from ..utils.hooks import RemovableHandle
 from .anomaly_mode import _anomaly, forward_stack
@@ -200,9 +200,11 @@ class Function:
                 outputs = Tensor._wrap(result, out_device)
             if requires_grad and _state.enabled:
                 _record(ctx, args, outputs)
-        except BaseException:
+        except BaseException as error:
             if profiler is not None:
                 profiler.drop(frame)
+            if device is None and isinstance(error, AttributeError):  # no Tensor among the arguments
+                raise not_a_tensor(cls.__name__.lower(), args[0] if args else None) from None
             raise
         if profiler is not None:
             profiler.exit_op(frame)

@@ -14,6 +14,7 @@ differentiating ``u -> J^T u`` with respect to ``u`` against ``v`` gives ``J v``
 from __future__ import annotations
 
 from ..errors import DtypeError, GraphError, ShapeError, shape_str
+from ..ops.join import stack
 from ..tensor import Tensor
 from .engine import grad as _engine_grad
 from .grad_mode import enable_grad
@@ -217,8 +218,6 @@ def _assemble(pieces: list, out: Tensor, inp: Tensor, pieces_are_rows: bool) -> 
     shape = out.shape + inp.shape
     if not pieces:  # an empty output or input, or an output without a graph
         return _zeros(shape, (inp if pieces_are_rows else out)._data.dtype, inp._device)
-    from ..ops.join import stack  # imported here: autograd sits below the ops in the layering
-
     return stack(pieces, 0 if pieces_are_rows else out.ndim).reshape(shape)
 
 

@@ -8,6 +8,11 @@ Tensor.
 
 from __future__ import annotations
 
+import numpy
+
+from .cupy_backend import CupyBackend  # CuPy itself is imported when a CupyBackend is made
+from .numpy_backend import NumpyBackend
+
 _backends: dict = {}
 
 
@@ -15,14 +20,7 @@ def backend_for(device):
     """The backend that stores arrays of ``device`` (created once per device)."""
     found = _backends.get(device)
     if found is None:
-        if device.type == "cpu":
-            from .numpy_backend import NumpyBackend
-
-            found = NumpyBackend()
-        else:
-            from .cupy_backend import CupyBackend
-
-            found = CupyBackend(device.index)
+        found = NumpyBackend() if device.type == "cpu" else CupyBackend(device.index)
         if _seed is not None:
             found.manual_seed(_seed)
         _backends[device] = found
@@ -47,6 +45,4 @@ def array_module(array):
         import cupy
 
         return cupy
-    import numpy
-
     return numpy

@@ -50,6 +50,10 @@ class CupyBackend:
         with self.cuda_device:
             self.xp.cuda.runtime.deviceSynchronize()
 
+    def peak_memory_hook(self):
+        """A CuPy memory hook that follows this GPU's allocations (``utils.memory``, ``cuda.max_memory_allocated``)."""
+        return peak_memory_hook(self.index)
+
     def memory_stats(self) -> dict:
         pool = self.xp.get_default_memory_pool()
         with self.cuda_device:
@@ -141,3 +145,31 @@ class CupyBackend:
         seed, offset = self._seed, self._draws
         self._draws += 1
         return dropout.cuda_dropout_forward(x, p, seed, offset)
+
+
+def peak_memory_hook(device_index: int):
+    """A CuPy memory hook following the bytes in use on ``device_index`` and their peak (enter it to start)."""
+    import cupy
+
+    class PeakHook(cupy.cuda.MemoryHook):
+        """CuPy calls these around every pool allocation and release made while the hook is entered.
+
+        The hook sees every GPU's pool: only the measured device's allocations count.
+        """
+
+        name = "gradflow_peak_memory"
+
+        def __init__(self):
+            self.in_use = 0
+            self.peak = 0
+
+        def malloc_postprocess(self, **kwargs):
+            if kwargs["device_id"] == device_index:
+                self.in_use += kwargs["mem_size"]
+                self.peak = max(self.peak, self.in_use)
+
+        def free_postprocess(self, **kwargs):
+            if kwargs["device_id"] == device_index:
+                self.in_use -= kwargs["mem_size"]
+
+    return PeakHook()

@@ -9,8 +9,10 @@ NVRTC comes from the nvidia-cuda-nvrtc wheel through cuda-python
 
 from __future__ import annotations
 
+# concurrent.futures loads its thread pool (and queue) on first use of ThreadPoolExecutor: importing
+# the package, not the name, keeps that cost out of `import gradflow` (bench -> info -> this module).
+import concurrent.futures
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 from . import kernels
 
@@ -87,7 +89,7 @@ def check_all(architecture: str) -> dict[str, str]:
         return dict.fromkeys(kernels.FAMILIES, reason)
     # NVRTC takes seconds per family; compiling them side by side uses the machine's cores.
     workers = max(1, min(len(kernels.FAMILIES), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         statuses = pool.map(lambda family: _status(family, architecture), kernels.FAMILIES)
     return dict(zip(kernels.FAMILIES, statuses))
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .models import MODELS
+from ..device import _parse
+from .models import MODELS, workload
+from .runner import compare
 
 DEFAULT_BATCH_SIZES = (16, 64, 256)
 
@@ -26,8 +28,6 @@ def _positive_ints(text: str) -> tuple[int, ...]:
 
 
 def _devices(text: str) -> tuple[str, ...]:
-    from ..device import _parse
-
     devices = tuple(part.strip() for part in text.split(",") if part.strip())
     if not devices:
         raise argparse.ArgumentTypeError("give at least one device, e.g. cpu,cuda")
@@ -103,9 +103,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     """Run ``gradflow bench`` with parsed ``args``; print the table; write --json / --plot. Returns the exit code."""
     from rich.console import Console
-
-    from .models import workload
-    from .runner import compare
 
     chosen = workload(args.model, args.dtype)
     result = compare(

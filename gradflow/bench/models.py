@@ -14,8 +14,16 @@ Inputs are random (the step's cost does not depend on the values); targets are 1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
+
+from .. import dtypes, nn
+from ..ops.creation import randint, randn
 
 __all__ = ["MODELS", "Workload", "workload"]
+
+# The part of gradflow's namespace the builders use, taken from the modules that define it: bench is
+# imported by the `gradflow` package, so importing that package here would be a cycle.
+_GRADFLOW = SimpleNamespace(nn=nn, randn=randn, randint=randint)
 
 CLASSES = 10
 SEQUENCE, VOCABULARY, D_MODEL, HEADS, LAYERS, FEED_FORWARD = 64, 1000, 128, 4, 2, 256
@@ -95,14 +103,10 @@ class Workload:
     dtype: str = "float32"
 
     def model_fn(self):
-        import gradflow
-
-        return _BUILDERS[self.name][0](gradflow)
+        return _BUILDERS[self.name][0](_GRADFLOW)
 
     def input_fn(self, batch_size: int, device):
-        import gradflow
-
-        return _BUILDERS[self.name][1](gradflow, batch_size, device, getattr(gradflow, self.dtype))
+        return _BUILDERS[self.name][1](_GRADFLOW, batch_size, device, getattr(dtypes, self.dtype))
 
     def torch_model_fn(self):
         import torch

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+from .. import info
+from .report import build_table, write_plot
+
 __all__ = ["BenchResult", "Cell"]
 
 _PHASES = ("forward", "backward", "optimizer", "total")
@@ -161,9 +164,7 @@ class BenchResult:
     def to_dict(self) -> dict:
         """Every figure, the derived ratios and the machine description (``gradflow.info.describe()``)."""
         if self.machine is None:
-            from ..info import describe
-
-            self.machine = describe()
+            self.machine = info.describe()
         frameworks = list(dict.fromkeys(cell.framework for cell in self.cells))
         return _finite(
             {
@@ -193,14 +194,10 @@ class BenchResult:
 
     def table(self):
         """A ``rich.table.Table`` of every cell, with the crossover batch sizes as its caption."""
-        from .report import build_table
-
         return build_table(self)
 
     def plot(self, path) -> None:
         """Write a PNG of samples/s against batch size: one line per (framework, device) that ran."""
-        from .report import write_plot
-
         write_plot(self, path)
 
 

@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import statistics
 
+from .. import dtypes
 from ..device import device as as_device
+from ..nn.functional import cross_entropy
+from ..optim import Adam
+from ..profiler import profile
+from ..utils.memory import peak_memory
 from .flops import training_step_flops
 from .result import BenchResult, Cell
 from .timing import gradflow_timer, torch_timer
@@ -33,14 +38,10 @@ HALF_ON_CPU = (
 
 
 def _default_loss(output, target):
-    from ..nn.functional import cross_entropy
-
     return cross_entropy(output, target)
 
 
 def _default_optimizer(params):
-    from ..optim import Adam
-
     return Adam(params, lr=1e-3)
 
 
@@ -69,7 +70,7 @@ def _time_steps(step, timer, warmup: int, steps: int) -> dict:
 
 
 def _prepare(lib, model_fn, input_fn, optimizer_fn, device, batch_size, dtype):
-    """A fresh model on ``device`` in ``dtype`` (``lib``: gradflow or torch), its optimizer, and one
+    """A fresh model on ``device`` in ``dtype`` (named in ``lib``: gradflow.dtypes or torch), its optimizer, and one
     batch: ``(model, optimizer, inputs as a tuple of model arguments, targets)``."""
     model = model_fn().to(device=device, dtype=getattr(lib, dtype))
     optimizer = optimizer_fn(list(model.parameters()))
@@ -95,11 +96,7 @@ def _phased_step(model, optimizer, loss_fn, inputs, targets):
 
 
 def _gradflow_cell(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_size, dtype, warmup, steps, flops):
-    import gradflow
-
-    from ..utils.memory import peak_memory
-
-    model, optimizer, inputs, targets = _prepare(gradflow, model_fn, input_fn, optimizer_fn, device, batch_size, dtype)
+    model, optimizer, inputs, targets = _prepare(dtypes, model_fn, input_fn, optimizer_fn, device, batch_size, dtype)
     step = _phased_step(model, optimizer, loss_fn, inputs, targets)
     phases = _time_steps(step, gradflow_timer(device), warmup, steps)
     with peak_memory(device) as usage:
@@ -291,11 +288,7 @@ def _release(device) -> None:
 
 def _profile_one_step(model_fn, input_fn, loss_fn, optimizer_fn, device, batch_size, dtype) -> str:
     """gradflow.profiler's report of one training step (after one warm-up step) on ``device``."""
-    import gradflow
-
-    from ..profiler import profile
-
-    model, optimizer, inputs, targets = _prepare(gradflow, model_fn, input_fn, optimizer_fn, device, batch_size, dtype)
+    model, optimizer, inputs, targets = _prepare(dtypes, model_fn, input_fn, optimizer_fn, device, batch_size, dtype)
 
     def step():
         loss_fn(model(*inputs), targets).backward()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 
+from .. import cuda
+
 
 class HostTimer:
     """``time.perf_counter`` marks: right for synchronous work (NumPy, torch on the CPU)."""
@@ -63,8 +65,6 @@ class EventTimer:
 def gradflow_timer(device, phases: int = 3):
     """The timer for gradflow work on ``device``: CUDA events on a GPU, the host clock on the CPU."""
     if device.type == "cuda":
-        from .. import cuda
-
         return EventTimer(phases, lambda: cuda.Event(enable_timing=True))
     return HostTimer(phases)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 
+from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..errors import ShapeError, StateDictError, shape_str
 from ..ops.conversion import parse_to_args
+from ..ops.creation import as_tensor
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
 from .parameter import Parameter
@@ -393,8 +395,6 @@ def _discard(name: str, *registries) -> None:
 
 
 def _dtypes():
-    from .. import dtypes
-
     return dtypes
 
 
@@ -422,8 +422,6 @@ def _shape_of(value) -> tuple:
 def _copy_into(target: Tensor, value, assign: bool) -> None:
     """Write ``value`` into ``target``'s memory, moved to target's device and cast to its dtype."""
     if not isinstance(value, Tensor):
-        from ..ops.creation import as_tensor
-
         value = as_tensor(value)
     if assign:
         _move_into(target, value.to(target._device))

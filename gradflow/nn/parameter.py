@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..ops.creation import empty
 from ..tensor import Tensor
 
 
@@ -16,8 +17,6 @@ class Parameter(Tensor):
 
     def __new__(cls, data=None, requires_grad: bool = True):
         if data is None:
-            from ..ops.creation import empty
-
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")

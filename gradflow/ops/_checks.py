@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, shape_str
+from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, not_a_tensor, shape_str
 
 
 def normalize_dim(dim: int, ndim: int, op: str) -> int:
@@ -46,7 +46,11 @@ def broadcast_shapes_or_raise(op: str, *shapes) -> tuple:
 
 def require_float(op: str, tensor) -> None:
     """Raise when a float-only op gets an integer tensor."""
-    if not tensor._dtype.is_floating_point:
+    try:
+        floating = tensor._dtype.is_floating_point
+    except AttributeError:
+        raise not_a_tensor(op, tensor) from None
+    if not floating:
         raise DtypeError(
             f"{op}: expected a floating point tensor but got {tensor._dtype.name} of shape {shape_str(tensor.shape)}; "
             "convert it first with .float() or .double()"

@@ -7,9 +7,10 @@ import numbers
 import numpy as np
 
 from ..dtypes import get_default_dtype, result_type
-from ..errors import DeviceMismatchError, ShapeError
+from ..errors import DeviceMismatchError, ShapeError, not_a_tensor
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
+from .creation import as_tensor, tensor
 
 
 def scalar_or_tensor(value, like: Tensor, op: str):
@@ -26,12 +27,8 @@ def scalar_or_tensor(value, like: Tensor, op: str):
                 f"{op}: got a NumPy array and a tensor on {like._device}; convert the array with "
                 f"gradflow.tensor(array, device={str(like._device)!r})"
             )
-        from .creation import tensor
-
         return tensor(value, device=like._device)
     if type(value).__module__.startswith("cupy"):
-        from .creation import as_tensor
-
         return as_tensor(value)
     raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}; expected a Tensor or a number")
 
@@ -53,7 +50,9 @@ def promote_operands(op: str, *values, float_result: bool = False):
             )
             if same and (dtype.category == 2 or not float_result):
                 return values, dtype
-    like = next(v for v in values if isinstance(v, Tensor))
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    if like is None:  # add(1, 2): nothing says which device or dtype the result would have
+        raise not_a_tensor(op, values[0])
     values = tuple(scalar_or_tensor(v, like, op) for v in values)
     dtype = result_type(*values)
     if float_result and not dtype.is_floating_point:

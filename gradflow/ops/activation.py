@@ -18,6 +18,7 @@ from ..autograd.grad_mode import _state as _grad_state
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 from ._checks import require_float
+from .compare import where
 
 
 def _fused_input_grad(ctx, grad: Tensor, saved: Tensor, activation: str) -> Tensor:
@@ -73,8 +74,6 @@ class Relu(Function):
         if not _grad_state.enabled:
             # relu(z) > 0 exactly where z > 0, so the saved output stands in for the input.
             return _fused_input_grad(ctx, grad, out, "relu")
-        from .compare import where
-
         # Zero only where out <= 0 (PyTorch's threshold_backward): a NaN input passes its gradient, as
         # in the fused path, and an inf gradient beside a negative input gives 0, not inf * 0 = NaN.
         return where(out <= 0, 0.0, grad)
@@ -90,8 +89,6 @@ class LeakyRelu(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        from .compare import where
-
         return grad * where(x > 0, 1.0, ctx.negative_slope).to(grad.dtype)
 
 
@@ -106,8 +103,6 @@ class Elu(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        from .compare import where
-
         # alpha * exp(x) rather than out + alpha, which cancels to 0 (float32: from x < -17) long before
         # exp(x) underflows. x is clamped to <= 0 so that, under create_graph, the masked-out branch never
         # holds exp(large x) = inf (0 * inf = NaN). As PyTorch, only x <= 0 takes it: a NaN input gets 1.
@@ -172,8 +167,6 @@ class Softplus(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        from .compare import where
-
         scaled = x * ctx.beta
         return grad * where(scaled > ctx.threshold, 1.0, scaled.sigmoid())
 

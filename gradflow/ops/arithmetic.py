@@ -7,9 +7,13 @@ Gradients are returned at the broadcast shape; the engine sums them back.
 
 from __future__ import annotations
 
+import math
+
 from ..autograd.function import Function
+from ..errors import DtypeError
 from ..tensor import Tensor
 from ._operands import apply_broadcasting, promote_operands
+from .compare import where
 
 
 class Add(Function):
@@ -136,16 +140,12 @@ class Pow(Function):
                 grad_base = grad * exponent * base ** (exponent - 1)
         if needs_exponent:
             # d(b^e)/de = b^e * log(b); PyTorch takes it as 0 where b == 0 (and e >= 0).
-            from .compare import where
-
             safe_log = where(base == 0, 0.0, base).abs().log() if isinstance(base, Tensor) else _log_scalar(base)
             grad_exponent = grad * out * safe_log
         return grad_base, grad_exponent
 
 
 def _log_scalar(value: float) -> float:
-    import math
-
     return math.log(value) if value > 0 else (0.0 if value == 0 else float("nan"))
 
 
@@ -222,8 +222,6 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
     """``input ** exponent``; either side may be a Python number."""
     (base, power), dtype = promote_operands("pow", input, exponent)
     if not dtype.is_floating_point and isinstance(power, int) and power < 0:
-        from ..errors import DtypeError
-
         raise DtypeError(
             f"pow: integers to negative integer powers are not allowed ({dtype.name} ** {power}); "
             "convert the base with .float() first"

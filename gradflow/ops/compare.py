@@ -10,15 +10,18 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..dtypes import bool as bool_dtype
 from ..dtypes import result_type
-from ..errors import DtypeError, device_mismatch
+from ..errors import DtypeError, device_mismatch, not_a_tensor
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
 from ._operands import apply_broadcasting, promote_operands, scalar_or_tensor
+from .creation import full
 
 
 def _no_grad_op(op: str, compute, *values) -> Tensor:
     """Run an op whose result never requires grad: check devices and shapes, record nothing."""
-    like = next(v for v in values if isinstance(v, Tensor))
+    like = next((v for v in values if isinstance(v, Tensor)), None)
+    if like is None:
+        raise not_a_tensor(op, values[0])
     values = tuple(scalar_or_tensor(v, like, op) for v in values)
     arrays = []
     for value in values:
@@ -214,8 +217,6 @@ def where(condition: Tensor, input, other) -> Tensor:
     if condition._dtype is not bool_dtype:
         raise DtypeError(f"where: condition must be a bool tensor, got {condition._dtype.name}; compare first (x > 0)")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
-        from .creation import full
-
         dtype = result_type(input, other)
         input = full((), input, dtype=dtype, device=condition.device)
         other = full((), other, dtype=dtype, device=condition.device)

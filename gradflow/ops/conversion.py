@@ -10,7 +10,7 @@ from .. import dtypes
 from ..autograd.function import Function
 from ..device import Device, resolve
 from ..dtypes import dtype as dtype_class
-from ..dtypes import numpy_dtype, to_dtype
+from ..dtypes import from_numpy_dtype, numpy_dtype, to_dtype
 from ..tensor import Tensor
 
 
@@ -34,8 +34,6 @@ class ToCopy(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from ..dtypes import from_numpy_dtype
-
         return grad.to(device=ctx.source_device, dtype=from_numpy_dtype(ctx.source_dtype))
 
 

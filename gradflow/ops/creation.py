@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from .. import backends
+from ..device import device as to_device
 from ..device import resolve
 from ..dtypes import from_numpy_dtype, get_default_dtype, int64, numpy_dtype, scalar_dtype, to_dtype
 from ..errors import DtypeError
@@ -78,6 +79,17 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
     return _finish(result, target, requires_grad)
 
 
+def tensor_new(cls, data=None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``Tensor(data, ...)``: as ``tensor(data, ...)``, and a subclass gets an instance of itself.
+
+    Bound as ``Tensor.__new__`` by ``ops/methods.py`` (Tensor sits below the ops).
+    """
+    made = tensor([] if data is None else data, dtype=dtype, device=device, requires_grad=requires_grad)
+    if cls is not Tensor:
+        return Tensor._wrap(made._data, made._device, made._requires_grad, cls=cls)
+    return made
+
+
 def _unwrap_nested(data):
     """Lists may hold 0-d tensors (e.g. ``[x.sum(), y.sum()]``); turn them into numbers."""
     if isinstance(data, (list, tuple)) and data and any(isinstance(item, (Tensor, list, tuple)) for item in data):
@@ -103,8 +115,6 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
         if target.type == "cpu" and wanted.np == data.dtype:
             return Tensor._wrap(data, target)
     if module.startswith("cupy"):
-        from ..device import device as to_device
-
         found = to_device("cuda", data.device.id)
         if target is None or target is found:
             wanted = to_dtype(dtype) if dtype is not None else from_numpy_dtype(data.dtype)

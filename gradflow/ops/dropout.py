@@ -15,6 +15,7 @@ import numbers
 from ..autograd.function import Function
 from ..tensor import Tensor
 from ._checks import require_float
+from .inplace import apply_inplace
 
 
 class Dropout(Function):
@@ -54,8 +55,6 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return input
     require_float("dropout", input)
     if inplace:
-        from .inplace import apply_inplace
-
         return apply_inplace(input, "dropout_", lambda old: Dropout.apply(old, p))
     return Dropout.apply(input, p)
 

@@ -11,6 +11,7 @@ import math
 
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
+from ..errors import not_a_tensor
 from ..tensor import Tensor
 from .activation import tanh  # noqa: F401 - re-exported: one tanh, on the fused bias_act primitive
 
@@ -40,8 +41,11 @@ def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: st
     UnaryOp.__name__ = UnaryOp.__qualname__ = name.capitalize()
 
     def op(input: Tensor) -> Tensor:
-        if float_only and not input._dtype.is_floating_point:
-            input = input.to(get_default_dtype())
+        try:  # costs nothing until a number comes in instead of a Tensor
+            if float_only and not input._dtype.is_floating_point:
+                input = input.to(get_default_dtype())
+        except AttributeError:
+            raise not_a_tensor(name, input) from None
         return UnaryOp.apply(input)
 
     op.__name__ = op.__qualname__ = name

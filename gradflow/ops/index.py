@@ -11,8 +11,10 @@ import numbers
 import numpy as np
 
 from ..autograd.function import Function
+from ..autograd.grad_mode import _state
 from ..errors import IndexOutOfRangeError, device_mismatch, shape_str
 from ..tensor import Tensor
+from .creation import tensor
 from .inplace import apply_inplace, write_into
 from .shape import as_view
 
@@ -125,11 +127,7 @@ def setitem(input: Tensor, index, value) -> None:
     if isinstance(value, Tensor) and value._device is not input._device:
         raise device_mismatch("setitem", input._device, value._device, "value")
     if not isinstance(value, Tensor) and not isinstance(value, numbers.Number):
-        from .creation import tensor
-
         value = tensor(value, dtype=input.dtype, device=input.device)
-    from ..autograd.grad_mode import _state
-
     if _state.enabled and (input._requires_grad or (isinstance(value, Tensor) and value._requires_grad)):
         apply_inplace(input, "setitem", lambda old, v: index_put(old, index, v), value)
         return

@@ -9,9 +9,11 @@ its ``grad_fn``; anything that saved the tensor before sees the version change.
 
 from __future__ import annotations
 
-from ..autograd.grad_mode import _state
+from ..autograd.grad_mode import _state, no_grad
 from ..errors import DtypeError, InplaceError, ShapeError, shape_str
 from ..tensor import Tensor
+from .compare import where
+from .creation import ones
 
 
 def _records(target: Tensor, others) -> bool:
@@ -41,8 +43,6 @@ def apply_inplace(target: Tensor, op_name: str, compute, *others) -> Tensor:
         old = Tensor._wrap(target._data.copy(), target._device, target._requires_grad, target._node, target._output_nr)
         result = compute(old, *others)
     else:
-        from ..autograd.grad_mode import no_grad
-
         with no_grad():
             result = compute(target, *others)
     if result._data.shape != target._data.shape:
@@ -82,40 +82,40 @@ def write_into(target: Tensor, values, op_name: str, index=Ellipsis) -> None:
     target._bump_version()
 
 
-def add_(self, other, *, alpha=1):
+def add_(self, other, *, alpha=1) -> Tensor:
     return apply_inplace(self, "add_", lambda old, o: old.add(o, alpha=alpha), other)
 
 
-def sub_(self, other, *, alpha=1):
+def sub_(self, other, *, alpha=1) -> Tensor:
     return apply_inplace(self, "sub_", lambda old, o: old.sub(o, alpha=alpha), other)
 
 
-def mul_(self, other):
+def mul_(self, other) -> Tensor:
     return apply_inplace(self, "mul_", lambda old, o: old * o, other)
 
 
-def div_(self, other, *, rounding_mode=None):
+def div_(self, other, *, rounding_mode=None) -> Tensor:
     return apply_inplace(self, "div_", lambda old, o: old.div(o, rounding_mode=rounding_mode), other)
 
 
-def pow_(self, exponent):
+def pow_(self, exponent) -> Tensor:
     return apply_inplace(self, "pow_", lambda old, e: old**e, exponent)
 
 
-def clamp_(self, min=None, max=None):  # noqa: A002
+def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002
     return apply_inplace(self, "clamp_", lambda old: old.clamp(min, max))
 
 
-def neg_(self):
+def neg_(self) -> Tensor:
     return apply_inplace(self, "neg_", lambda old: -old)
 
 
-def zero_(self):
+def zero_(self) -> Tensor:
     """Set every element to 0 (in place)."""
     return fill_(self, 0)
 
 
-def fill_(self, value):
+def fill_(self, value) -> Tensor:
     """Set every element to ``value`` (a number or a 0-d tensor), in place."""
 
     if not _records(self, (value,)):
@@ -126,16 +126,13 @@ def fill_(self, value):
 
 def _overwrite(old: Tensor, value) -> Tensor:
     """``value`` broadcast to ``old``'s shape, still linked to ``old`` in the graph (with gradient zero)."""
-    from .compare import where
-    from .creation import ones
-
     everywhere = ones(old.shape, dtype="bool", device=old.device)
     if isinstance(value, Tensor):
         value = value.to(old.dtype)
     return where(everywhere, value, old)
 
 
-def copy_(self, src, non_blocking: bool = False):
+def copy_(self, src, non_blocking: bool = False) -> Tensor:
     """Copy ``src`` (broadcast, cast and moved to this tensor's device) into this tensor, in place."""
     if not isinstance(src, Tensor):
         raise TypeError(f"copy_: expected a Tensor as src, got {type(src).__name__}")
@@ -151,7 +148,7 @@ def copy_(self, src, non_blocking: bool = False):
 
 
 def _unary_inplace(name: str):
-    def method(self, *args, **kwargs):
+    def method(self, *args, **kwargs) -> Tensor:
         return apply_inplace(self, f"{name}_", lambda old: getattr(old, name)(*args, **kwargs))
 
     method.__name__ = f"{name}_"
@@ -179,17 +176,17 @@ INPLACE_UNARY = (
 )
 
 
-def iadd(self, other):
+def iadd(self, other) -> Tensor:
     return add_(self, other)
 
 
-def isub(self, other):
+def isub(self, other) -> Tensor:
     return sub_(self, other)
 
 
-def imul(self, other):
+def imul(self, other) -> Tensor:
     return mul_(self, other)
 
 
-def itruediv(self, other):
+def itruediv(self, other) -> Tensor:
     return div_(self, other)

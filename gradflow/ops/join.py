@@ -13,6 +13,7 @@ from ..dtypes import promote_types
 from ..errors import IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import normalize_dim
+from .index import getitem
 from .shape import as_view, reshape
 
 
@@ -192,8 +193,6 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
 
 def narrow(input: Tensor, dim: int, start, length: int) -> Tensor:
     """The view ``input[..., start : start + length, ...]`` along ``dim``; ``start`` may be negative."""
-    from .index import getitem
-
     if input.ndim == 0:
         raise ShapeError("narrow: cannot be applied to a 0-d tensor")
     axis = normalize_dim(dim, input.ndim, "narrow")
@@ -214,8 +213,6 @@ def narrow(input: Tensor, dim: int, start, length: int) -> Tensor:
 
 def select(input: Tensor, dim: int, index: int) -> Tensor:
     """The view ``input[..., index, ...]`` along ``dim`` (that dimension removed); ``index`` may be negative."""
-    from .index import getitem
-
     if input.ndim == 0:
         raise IndexOutOfRangeError("select: cannot be applied to a 0-d tensor")
     axis = normalize_dim(dim, input.ndim, "select")

@@ -13,6 +13,7 @@ from . import (
     arithmetic,
     compare,
     conversion,
+    creation,
     elementwise,
     index,
     inplace,
@@ -43,15 +44,32 @@ FAMILIES = (
 
 
 def _reflected(function):
-    def method(self, other):
+    def method(self, other) -> Tensor:
         return function(other, self)
 
     method.__name__ = f"r{function.__name__}"
     return method
 
 
+def _positive(self) -> Tensor:
+    """``+x``: the tensor itself, as in PyTorch."""
+    return self
+
+
+def _reversed_dims(self) -> Tensor:
+    """``x.T``: the dimensions in reverse order."""
+    return shape.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+
+def _matrix_transpose(self) -> Tensor:
+    """``x.mT``: the last two dimensions swapped."""
+    return shape.transpose(self, -2, -1)
+
+
 def bind() -> None:
     """Install the methods on Tensor (idempotent)."""
+    Tensor.__new__ = staticmethod(creation.tensor_new)
+    Tensor.size = shape.size
     for module in FAMILIES:
         for name in module.TENSOR_METHODS:
             setattr(Tensor, name, getattr(module, name))
@@ -74,7 +92,7 @@ def bind() -> None:
         "__matmul__": linalg.matmul,
         "__rmatmul__": _reflected(linalg.matmul),
         "__neg__": arithmetic.neg,
-        "__pos__": lambda self: self,
+        "__pos__": _positive,
         "__abs__": arithmetic.abs,
         "__eq__": compare.eq,
         "__ne__": compare.ne,
@@ -104,5 +122,5 @@ def bind() -> None:
     for name in inplace.INPLACE_UNARY:
         setattr(Tensor, f"{name}_", inplace._unary_inplace(name))
 
-    Tensor.T = property(lambda self: shape.permute(self, tuple(range(self.ndim - 1, -1, -1))))
-    Tensor.mT = property(lambda self: shape.transpose(self, -2, -1))
+    Tensor.T = property(_reversed_dims)
+    Tensor.mT = property(_matrix_transpose)

@@ -6,6 +6,8 @@ import numpy as np
 
 from ..autograd.function import Function
 from ..errors import ShapeError, shape_str
+from ..ops.creation import tensor
+from ..ops.scatter import index_select
 from ..tensor import Tensor
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
@@ -91,9 +93,6 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
 
 def _index_pad(input: Tensor, mode: str, widths: list) -> Tensor:
     """Reflect/replicate/circular padding as one index_select per padded dim (its gradient adds up the copies)."""
-    from ..ops.creation import tensor
-    from ..ops.scatter import index_select
-
     result = input
     for axis, (size, (before, after)) in enumerate(zip(input.shape, widths)):
         if before == 0 and after == 0:

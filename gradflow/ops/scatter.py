@@ -17,6 +17,8 @@ from ..dtypes import int32, int64
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise, normalize_dim, out_of_range_value
+from .compare import where
+from .creation import full, tensor
 from .index import Index, IndexBackward, IndexPut, getitem
 from .inplace import apply_inplace
 
@@ -34,8 +36,6 @@ def _index_tensor(op: str, input: Tensor, index) -> Tensor:
     if not isinstance(index, Tensor):
         if not isinstance(index, (list, tuple, np.ndarray, numbers.Integral)):
             raise TypeError(f"{op}: index must be an int64 tensor, got {type(index).__name__}")
-        from .creation import tensor
-
         index = tensor(index, dtype=int64, device=input.device)
     if index._dtype not in (int64, int32):
         raise DtypeError(
@@ -250,9 +250,6 @@ def _fill_value(op: str, input: Tensor, value):
 
 def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     """A copy of ``input`` with ``value`` where the bool ``mask`` (broadcast with input) is True."""
-    from .compare import where
-    from .creation import full
-
     if not isinstance(mask, Tensor) or mask._dtype is not bool_dtype:
         got = mask._dtype.name if isinstance(mask, Tensor) else type(mask).__name__
         raise DtypeError(f"masked_fill: only boolean masks are supported, got {got}; build one with a comparison")
@@ -267,27 +264,27 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
 # -- in-place forms (bound as Tensor methods by gradflow.ops.methods from INPLACE_METHODS) -------------------------
 
 
-def scatter_(self, dim, index, src=None, *, value=None):
+def scatter_(self, dim, index, src=None, *, value=None) -> Tensor:
     """In-place scatter."""
     return apply_inplace(self, "scatter_", lambda old, i, s: scatter(old, dim, i, s, value=value), index, src)
 
 
-def scatter_add_(self, dim, index, src):
+def scatter_add_(self, dim, index, src) -> Tensor:
     """In-place scatter_add."""
     return apply_inplace(self, "scatter_add_", lambda old, i, s: scatter_add(old, dim, i, s), index, src)
 
 
-def masked_fill_(self, mask, value):
+def masked_fill_(self, mask, value) -> Tensor:
     """In-place masked_fill; the mask must broadcast to this tensor's shape."""
     return apply_inplace(self, "masked_fill_", lambda old, m, v: masked_fill(old, m, v), mask, value)
 
 
-def index_fill_(self, dim, index, value):
+def index_fill_(self, dim, index, value) -> Tensor:
     """In-place index_fill."""
     return apply_inplace(self, "index_fill_", lambda old, i, v: index_fill(old, dim, i, v), index, value)
 
 
-def index_add_(self, dim, index, source, *, alpha=1):
+def index_add_(self, dim, index, source, *, alpha=1) -> Tensor:
     """In-place index_add."""
     return apply_inplace(self, "index_add_", lambda old, i, s: index_add(old, dim, i, s, alpha=alpha), index, source)
 

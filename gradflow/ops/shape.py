@@ -365,6 +365,13 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 # Functions that are also Tensor methods of the same name (bound in gradflow.ops.methods).
+def size(input: Tensor, dim: int | None = None):
+    """The shape, or its length along ``dim`` (``Tensor.size``; not a ``gradflow.size`` function, as in PyTorch)."""
+    if dim is None:
+        return input._data.shape
+    return input._data.shape[normalize_dim(dim, input._data.ndim, "size")]
+
+
 TENSOR_METHODS = (
     "reshape",
     "view",

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import time
 
+from .. import cuda
 from ..autograd import function as _function
 from ..backends import kernels as _kernels
 from .recorder import Recorder
@@ -87,8 +88,6 @@ class profile:  # noqa: N801 - PyTorch's name (torch.profiler.profile)
             return self
         device_timing = self._device_timing_arg
         if device_timing is None:
-            from .. import cuda
-
             device_timing = cuda.is_available()
         self._recorder = Recorder(bool(device_timing))
         _active.append(self._recorder)

@@ -49,7 +49,7 @@ class peak_memory:  # noqa: N801 - used like a function, as PyTorch's context ma
             self._peak_before_reset = 0
             _open_cpu_blocks.append(self)
         else:
-            self._hook = _cupy_peak_hook(self.usage.device.index)
+            self._hook = self.usage.device.backend.peak_memory_hook()
             self._hook.__enter__()
         return self.usage
 
@@ -64,30 +64,3 @@ class peak_memory:  # noqa: N801 - used like a function, as PyTorch's context ma
         self.usage.device.backend.synchronize()
         self._hook.__exit__(*exc)
         self.usage.peak_bytes = self._hook.peak
-
-
-def _cupy_peak_hook(device_index: int):
-    import cupy  # only for CUDA devices: the CPU path never imports CuPy
-
-    class PeakHook(cupy.cuda.MemoryHook):
-        """CuPy calls these around every pool allocation and release made while the hook is entered.
-
-        The hook sees every GPU's pool: only the measured device's allocations count.
-        """
-
-        name = "gradflow_peak_memory"
-
-        def __init__(self):
-            self.in_use = 0
-            self.peak = 0
-
-        def malloc_postprocess(self, **kwargs):
-            if kwargs["device_id"] == device_index:
-                self.in_use += kwargs["mem_size"]
-                self.peak = max(self.peak, self.in_use)
-
-        def free_postprocess(self, **kwargs):
-            if kwargs["device_id"] == device_index:
-                self.in_use -= kwargs["mem_size"]
-
-    return PeakHook()

@@ -22,10 +22,10 @@ def test_nested_peak_memory_keeps_the_outer_peak():
 
 def test_cuda_peak_hook_counts_only_the_measured_device():
     pytest.importorskip("cupy")
-    from gradflow.utils.memory import _cupy_peak_hook
+    from gradflow.backends.cupy_backend import peak_memory_hook
 
     # Driven by hand (no GPU needed): CuPy calls the hook for every GPU's pool, cuda:0's included.
-    hook = _cupy_peak_hook(1)
+    hook = peak_memory_hook(1)
     hook.malloc_postprocess(device_id=0, size=100, mem_size=512, mem_ptr=1, pmem_id=1)
     hook.malloc_postprocess(device_id=1, size=10, mem_size=256, mem_ptr=2, pmem_id=2)
     hook.free_postprocess(device_id=1, mem_size=256, mem_ptr=2, pmem_id=2)

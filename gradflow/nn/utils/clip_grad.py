@@ -6,6 +6,7 @@ import math
 
 from ...autograd.grad_mode import no_grad
 from ...errors import GraphError, device_mismatch
+from ...ops.creation import tensor
 from ...tensor import Tensor
 
 
@@ -26,8 +27,6 @@ def clip_grad_norm_(
     grads = _grads(parameters)
     norm_type = float(norm_type)
     if not grads:
-        from ...ops.creation import tensor
-
         return tensor(0.0)
     device = grads[0]._device
     for grad in grads:

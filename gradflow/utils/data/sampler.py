@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator, Sized
 
 import numpy as np
 
+from ...device import CPU
+
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler"]
 
 
@@ -41,8 +43,6 @@ def _draw_source(generator: np.random.Generator | None) -> np.random.Generator:
     if generator is not None:
         return generator
     # Looked up at every draw: manual_seed replaces the backend's generator object.
-    from ...device import CPU
-
     return CPU.backend.generator
 
 
