@@ -40,7 +40,7 @@ LAZY_THIRD_PARTY = {
     "rich": "console tables of the CLI only",
     "tqdm": "progress bars of the CLI only",
     "threadpoolctl": "`gradflow info`'s BLAS report only",
-    "mpi4py": "optional (the distributed extra); MPI_Init happens at import, so only init_process_group and the launcher import it",
+    "mpi4py": "optional (distributed extra); importing it runs MPI_Init: init_process_group and the launcher only",
 }
 
 
