@@ -1,4 +1,5 @@
-"""Ops called without a Tensor operand raise a typed TypeError naming the op, the argument and the fix."""
+"""Ops called without a Tensor operand: add/sub/mul/div make a 0-d tensor of two numbers, as PyTorch does;
+every other op raises a typed TypeError naming the op, the argument and the fix."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import gradflow as gf
 from gradflow.errors import ArgumentTypeError, GradflowError
 
 CASES = [
-    ("add", lambda: gf.add(1, 2), "int"),
-    ("sub", lambda: gf.sub(1.5, 2), "float"),
-    ("mul", lambda: gf.mul(2.0, 3), "float"),
-    ("div", lambda: gf.div(1, 2), "int"),
+    ("add", lambda: gf.add([1], 2), "list"),
+    ("sub", lambda: gf.sub(1.5, [2]), "float"),
     ("pow", lambda: gf.pow(2, 3), "int"),
     ("remainder", lambda: gf.remainder(5, 2), "int"),
     ("maximum", lambda: gf.maximum(1, 2), "int"),
@@ -38,3 +37,25 @@ def test_one_tensor_operand_is_enough_and_numbers_still_promote_weakly():
     assert gf.add(gf.tensor(1), 2).tolist() == 3
     assert gf.add(1, gf.tensor([1.0, 2.0])).tolist() == [2.0, 3.0]
     assert gf.eq(gf.tensor([1, 2]), 2).tolist() == [False, True]
+
+
+NUMBER_CASES = [
+    ("add", (1, 2)),
+    ("add", (1.5, 2)),
+    ("sub", (1, 2)),
+    ("mul", (True, 2)),
+    ("mul", (2.0, 3)),
+    ("div", (1, 2)),
+    ("true_divide", (3, 2)),
+    ("floor_divide", (7, 2)),
+]
+
+
+@pytest.mark.parametrize(("op", "numbers"), NUMBER_CASES, ids=[f"{op}{numbers}" for op, numbers in NUMBER_CASES])
+def test_arithmetic_of_two_numbers_gives_a_0d_tensor_like_torch(op, numbers):
+    torch = pytest.importorskip("torch")
+    expected = getattr(torch, op)(*numbers)
+    result = getattr(gf, op)(*numbers)
+    assert isinstance(result, gf.Tensor) and result.shape == () and result.device == gf.get_default_device()
+    assert str(result.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1]
+    assert result.item() == expected.item()

@@ -33,10 +33,12 @@ def scalar_or_tensor(value, like: Tensor, op: str):
     raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}; expected a Tensor or a number")
 
 
-def promote_operands(op: str, *values, float_result: bool = False):
+def promote_operands(op: str, *values, float_result: bool = False, numbers_allowed: bool = False):
     """Convert scalars, cast tensors to the common result dtype, and return (operands, dtype).
 
     With ``float_result`` integer results become the default float dtype (true division).
+    With ``numbers_allowed`` (add, sub, mul, div, as in PyTorch) operands that are all Python
+    numbers give a 0-d tensor on the default device: ``add(1, 2)`` is ``tensor(3)``.
     """
     if len(values) == 2:
         # Fast path for the common cases: two tensors of one dtype, or a float tensor and a number.
@@ -51,7 +53,10 @@ def promote_operands(op: str, *values, float_result: bool = False):
             if same and (dtype.category == 2 or not float_result):
                 return values, dtype
     like = next((v for v in values if isinstance(v, Tensor)), None)
-    if like is None:  # add(1, 2): nothing says which device or dtype the result would have
+    if like is None and numbers_allowed and all(isinstance(v, (bool, numbers.Number)) for v in values):
+        like = tensor(values[0])  # PyTorch wraps the first number as a 0-d tensor of its own dtype
+        values = (like, *values[1:])
+    if like is None:  # pow(1, 2): PyTorch refuses too, so nothing says which device or dtype to use
         raise not_a_tensor(op, values[0])
     values = tuple(scalar_or_tensor(v, like, op) for v in values)
     dtype = result_type(*values)

@@ -176,7 +176,7 @@ class Abs(Function):
 
 def add(input, other, *, alpha=1) -> Tensor:
     """``input + alpha * other`` with broadcasting."""
-    (a, b), _ = promote_operands("add", input, other)
+    (a, b), _ = promote_operands("add", input, other, numbers_allowed=True)
     if alpha == 1:
         return apply_broadcasting(Add, "add", a, b)
     return apply_broadcasting(ScaledAdd, "add", a, b, alpha)
@@ -184,7 +184,7 @@ def add(input, other, *, alpha=1) -> Tensor:
 
 def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other`` with broadcasting."""
-    (a, b), _ = promote_operands("sub", input, other)
+    (a, b), _ = promote_operands("sub", input, other, numbers_allowed=True)
     if alpha == 1:
         return apply_broadcasting(Sub, "sub", a, b)
     return apply_broadcasting(ScaledSub, "sub", a, b, alpha)
@@ -192,18 +192,18 @@ def sub(input, other, *, alpha=1) -> Tensor:
 
 def mul(input, other) -> Tensor:
     """Elementwise product with broadcasting."""
-    (a, b), _ = promote_operands("mul", input, other)
+    (a, b), _ = promote_operands("mul", input, other, numbers_allowed=True)
     return apply_broadcasting(Mul, "mul", a, b)
 
 
 def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
     """True division (integers give floats), or rounded with ``rounding_mode`` 'trunc' or 'floor'."""
     if rounding_mode is None:
-        (a, b), _ = promote_operands("div", input, other, float_result=True)
+        (a, b), _ = promote_operands("div", input, other, float_result=True, numbers_allowed=True)
         return apply_broadcasting(Div, "div", a, b)
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    (a, b), _ = promote_operands("div", input, other)
+    (a, b), _ = promote_operands("div", input, other, numbers_allowed=True)
     return apply_broadcasting(RoundedDiv, "div", a, b, rounding_mode=rounding_mode)
 
 
