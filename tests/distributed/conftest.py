@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 
+# The workers are scripts that mpiexec runs (they read their arguments and join MPI at import):
+# pytest's --doctest-modules must not import them.
+collect_ignore = ["workers"]
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = Path(__file__).resolve().parent / "workers"
 
