@@ -4,8 +4,9 @@ Forward is the backend's fused primitive ``dropout_forward`` (mask and scale in 
 pass): the CPU draws the mask with ``backend.rand``, the GPU with the Philox kernel
 of ``kernels/dropout.cu`` keyed by the backend's (seed, draws) state, so
 ``gradflow.manual_seed`` and ``get/set_rng_state`` replay masks on each device.
-Forward keeps the uint8 mask; backward multiplies by the scaled mask (a constant),
-so double backward needs nothing more.
+Forward keeps the uint8 mask. The derivative has one formula for every order:
+``grad * mask * scale``, a product of the incoming gradient with a constant, so under
+``create_graph=True`` it is recorded like any product and differentiates to itself.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import numbers
 from ..autograd.function import Function
 from ..tensor import Tensor
 from ._checks import require_float
+from .inplace import apply_inplace
 
 
 class Dropout(Function):
+    """``x * mask * scale`` with the mask drawn by the fused primitive; backward is ``grad * mask * scale``."""
+
     @staticmethod
     def forward(ctx, x, p):
         out, mask = ctx.device.backend.dropout_forward(x, p)
@@ -54,8 +58,6 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return input
     require_float("dropout", input)
     if inplace:
-        from .inplace import apply_inplace
-
         return apply_inplace(input, "dropout_", lambda old: Dropout.apply(old, p))
     return Dropout.apply(input, p)
 
