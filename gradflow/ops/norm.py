@@ -8,7 +8,7 @@ the channels, is ``BatchNorm``: the same closed forms written against ``xp``. Ev
 batch norm is an affine map built from plain ops.
 
 Derivatives follow Chainer's ``ReLUGrad2`` pattern: ``LayerNorm.backward`` and
-``BatchNorm.backward`` call ``LayerNormGrad`` / ``BatchNormGrad``, Functions whose forward
+``BatchNorm.backward`` call ``LayerNormBackward`` / ``BatchNormBackward``, Functions whose forward
 computes the first-order gradients on arrays (the fused primitive, or its ``xp`` closed
 form) and whose backward, ``_second_order``, is the one statement of the derivatives of
 those gradients. A plain backward runs with grad mode off, so the inner Function records
@@ -87,7 +87,7 @@ def _second_order(ctx, grad, x, weight, a, wbar, bbar):
     return d_grad, d_x, d_weight
 
 
-class _NormalizationGrad(Function):
+class _NormalizationBackward(Function):
     """First-order gradients of a normalisation as an op of ``(grad, x, weight)``.
 
     A subclass's forward returns grad_x, then grad_weight and grad_bias where requested, and
@@ -103,7 +103,7 @@ class _NormalizationGrad(Function):
         return _second_order(ctx, grad, x, weight, cotangents[0], wbar, bbar)
 
 
-class LayerNormGrad(_NormalizationGrad):
+class LayerNormBackward(_NormalizationBackward):
     """``(grad_x[, grad_weight][, grad_bias])`` of layer norm over 2-D ``x``: the fused backward primitive."""
 
     @staticmethod
@@ -129,7 +129,7 @@ class LayerNorm(Function):
     def backward(ctx, grad):
         x, weight, mean, rstd = ctx.saved_tensors
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        grads = LayerNormGrad.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias)
+        grads = LayerNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias)
         return (
             grads[0] if needs_x else None,
             grads[1] if needs_weight else None,
@@ -142,7 +142,7 @@ def _accumulation_array(xp, x):
     return x.astype(xp.float32) if x.dtype.itemsize < 4 else x
 
 
-class BatchNormGrad(_NormalizationGrad):
+class BatchNormBackward(_NormalizationBackward):
     """``(grad_x[, grad_weight][, grad_bias])`` of training-mode batch norm: the closed form on arrays.
 
     The parameter gradients come back at the parameters' ``(C, 1, ...)`` shape, in the
@@ -208,7 +208,7 @@ class BatchNorm(Function):
     def backward(ctx, grad):
         x, weight, mean, rstd = ctx.saved_tensors
         needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        grads = BatchNormGrad.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias)
+        grads = BatchNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias)
         return (
             grads[0] if needs_x else None,
             grads[1] if needs_weight else None,

@@ -3,8 +3,8 @@
 Each case takes ``f = sum(c * y**2)`` of the normalised output ``y`` (so that f curves in
 the weight and bias too), forms the gradient with ``create_graph=True`` and then the
 Hessian-vector product ``d<grad f, v>/d(x, weight, bias)``, on each device, and compares
-with torch's. The first-order gradients there are the fused backward (``LayerNormGrad`` /
-``BatchNormGrad``); their derivatives are ``_second_order`` in ``gradflow/ops/norm.py``.
+with torch's. The first-order gradients there are the fused backward (``LayerNormBackward`` /
+``BatchNormBackward``); their derivatives are ``_second_order`` in ``gradflow/ops/norm.py``.
 
 Third derivatives are compared with torch differentiating the normalisation written out
 in plain ops: torch's own fused norms treat their saved statistics as constants inside
@@ -126,4 +126,4 @@ def test_plain_backward_records_nothing_inside_the_fused_backward():
     x.grad = None
     (gx,) = gf.autograd.grad(F.layer_norm(x, (6,), weight).pow(2).sum(), [x], create_graph=True)
     producers = {node.name() for node, _ in gx.grad_fn.next_functions if node is not None}
-    assert producers == {"LayerNormGradBackward"}
+    assert producers == {"LayerNormBackwardBackward"}
