@@ -39,7 +39,7 @@ from ._checks import require_float
 
 
 def _project(v: Tensor, xhat: Tensor, axes: tuple) -> Tensor:
-    """``L(v) = v - mean(v) - xhat * mean(v * xhat)`` over ``axes``: the Jacobian of xhat, over rstd."""
+    """``L(v) = v - mean(v) - xhat * mean(v * xhat)`` over ``axes`` (``rstd * L`` is d xhat / dx)."""
     return v - v.mean(axes, keepdim=True) - xhat * (v * xhat).mean(axes, keepdim=True)
 
 
@@ -103,6 +103,12 @@ class _NormalizationBackward(Function):
         return _second_order(ctx, grad, x, weight, cotangents[0], wbar, bbar)
 
 
+def _per_input(ctx, grads: tuple) -> tuple:
+    """``(grad_x, grad_weight, grad_bias)``, None where not needed, from a backward Function's outputs."""
+    needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+    return (grads[0] if needs_x else None), (grads[1] if needs_weight else None), (grads[-1] if needs_bias else None)
+
+
 class LayerNormBackward(_NormalizationBackward):
     """``(grad_x[, grad_weight][, grad_bias])`` of layer norm over 2-D ``x``: the fused backward primitive."""
 
@@ -128,13 +134,8 @@ class LayerNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, mean, rstd = ctx.saved_tensors
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        grads = LayerNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias)
-        return (
-            grads[0] if needs_x else None,
-            grads[1] if needs_weight else None,
-            grads[-1] if needs_bias else None,
-        )
+        needs_weight, needs_bias = ctx.needs_input_grad[1:3]
+        return _per_input(ctx, LayerNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias))
 
 
 def _accumulation_array(xp, x):
@@ -207,13 +208,8 @@ class BatchNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, mean, rstd = ctx.saved_tensors
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        grads = BatchNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias)
-        return (
-            grads[0] if needs_x else None,
-            grads[1] if needs_weight else None,
-            grads[-1] if needs_bias else None,
-        )
+        needs_weight, needs_bias = ctx.needs_input_grad[1:3]
+        return _per_input(ctx, BatchNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias))
 
 
 def _affine(out: Tensor, weight, bias, channel_shape: tuple) -> Tensor:
