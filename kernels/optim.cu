@@ -14,8 +14,9 @@
 //
 // Per-tensor scalars (Adam's step size and bias correction, SGD's first-step flag) are kernel
 // arguments when every tensor shares them; otherwise `per_tensor` holds them (the flag
-// `use_per_tensor`). Real-valued constants arrive as doubles computed on the host exactly as the
-// NumPy reference computes them, and are rounded to the arithmetic type once.
+// `use_per_tensor`). Real-valued constants arrive as doubles computed once on the host
+// (gradflow/optim/_functional.py), the values the CPU update (optim_numpy.py, the reference)
+// receives too, and are rounded to the arithmetic type once.
 #include "common.cuh"
 
 #define GF_OPTIM_FIELDS 6

@@ -120,3 +120,13 @@ def test_peak_memory_counts_only_what_the_block_allocates():
         del temporary
     assert (1 << 20) <= usage.peak_bytes < (1 << 21), usage.peak_bytes
     assert kept.numel() == 1 << 20
+
+
+def test_checkpoint_sequential_rejects_unknown_keywords_like_torch():
+    x = gf.ones(2, requires_grad=True)
+    functions = [lambda v: v * 2, lambda v: v + 1]
+    with pytest.raises(ValueError, match="unexpected keyword arguments: foo"):
+        checkpoint_sequential(functions, 2, x, use_reentrant=True, foo=1)
+    out = checkpoint_sequential(functions, 2, x, use_reentrant=True, preserve_rng_state=False)
+    out.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]

@@ -32,6 +32,16 @@ def _to_tensors(args, device, dtype=None, requires_grad=True):
     return converted
 
 
+def _constants(kwargs, device, dtype=None):
+    """Arrays among the keyword arguments (class weights, pos_weight, ...) become tensors without grad."""
+    return {
+        key: gf.tensor(value.astype(dtype) if dtype is not None and value.dtype.kind == "f" else value, device=device)
+        if isinstance(value, np.ndarray)
+        else value
+        for key, value in kwargs.items()
+    }
+
+
 def _host(value):
     if isinstance(value, gf.Tensor):
         return value.detach().cpu().numpy()
@@ -71,11 +81,12 @@ def test_forward_matches_numpy_reference(op, device):
     def check(data):
         sample = op.sample(data.draw)
         expected = op.ref(*sample.args, **sample.kwargs)
-        actual = op.op(*_to_tensors(sample.args, device, requires_grad=False), **sample.kwargs)
+        kwargs = _constants(sample.kwargs, device)
+        actual = op.op(*_to_tensors(sample.args, device, requires_grad=False), **kwargs)
         _assert_matches(actual, expected, op)
         if op.method is not None:
             tensors = _to_tensors(sample.args, device, requires_grad=False)
-            _assert_matches(getattr(tensors[0], op.method)(*tensors[1:], **sample.kwargs), expected, op)
+            _assert_matches(getattr(tensors[0], op.method)(*tensors[1:], **kwargs), expected, op)
 
     check()
 
@@ -86,11 +97,9 @@ def test_float32_forward_keeps_float32(op, device):
     @given(st.data())
     def check(data):
         sample = op.sample(data.draw)
-        actual = op.op(*_to_tensors(sample.args, device, dtype=np.float32, requires_grad=False), **sample.kwargs)
-        expected = op.ref(
-            *[a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in sample.args],
-            **sample.kwargs,
-        )
+        kwargs = _constants(sample.kwargs, device, dtype=np.float32)
+        actual = op.op(*_to_tensors(sample.args, device, dtype=np.float32, requires_grad=False), **kwargs)
+        expected = op.ref(*[_single(a) for a in sample.args], **{k: _single(v) for k, v in sample.kwargs.items()})
         for got, want in zip(
             actual if isinstance(actual, tuple) else (actual,), expected if isinstance(expected, tuple) else (expected,)
         ):
@@ -101,13 +110,17 @@ def test_float32_forward_keeps_float32(op, device):
     check()
 
 
+def _single(value):
+    return value.astype(np.float32) if isinstance(value, np.ndarray) and value.dtype.kind == "f" else value
+
+
 def _check_gradients(op, device, checker, examples):
     @_settings(op, examples)
     @given(st.data())
     def check(data):
         sample = op.sample(data.draw)
-        tensors = _to_tensors(sample.args, device)
-        assert checker(lambda *ts: op.op(*ts, **sample.kwargs), tensors)
+        tensors, kwargs = _to_tensors(sample.args, device), _constants(sample.kwargs, device)
+        assert checker(lambda *ts: op.op(*ts, **kwargs), tensors)
 
     check()
 
@@ -130,7 +143,7 @@ def test_backward_leaves_inputs_unchanged_and_grads_unaliased(op, device):
         sample = op.sample(data.draw)
         tensors = _to_tensors(sample.args, device)
         before = [_host(t).copy() for t in tensors if isinstance(t, gf.Tensor)]
-        outputs = op.op(*tensors, **sample.kwargs)
+        outputs = op.op(*tensors, **_constants(sample.kwargs, device))
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         total = sum(o.sum() for o in outputs if isinstance(o, gf.Tensor) and o.requires_grad)
         if not isinstance(total, gf.Tensor):

@@ -58,7 +58,14 @@ def _check_differentiable(caller: str, inputs: tuple) -> None:
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
-    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``."""
+    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``.
+
+    Example:
+        >>> import gradflow as gf
+        >>> x = gf.tensor([1.0, 2.0], requires_grad=True)
+        >>> gf.autograd.grad((x**3).sum(), x)  # 3 x^2; create_graph=True makes it differentiable again
+        (tensor([ 3., 12.]),)
+    """
     outputs = _as_tuple(outputs)
     inputs_tuple = _as_tuple(inputs)
     grads = _as_tuple(grad_outputs) if grad_outputs is not None else (None,) * len(outputs)

@@ -73,6 +73,32 @@ def _analytical_jacobians(fn, inputs, targets) -> list:
     return jacobians
 
 
+def _compare(numerical, analytical, inputs, targets, rtol, atol, raise_exception, what="Jacobian") -> bool:
+    """True when every analytical Jacobian matches its numerical one; else raise (or return False)."""
+    for k, (num_row, ana_row) in enumerate(zip(numerical, analytical)):
+        for column, (num, ana) in enumerate(zip(num_row, ana_row)):
+            if num.shape != ana.shape or not np.allclose(ana, num, rtol=rtol, atol=atol, equal_nan=True):
+                if not raise_exception:
+                    return False
+                difference = np.abs(ana - num) if num.shape == ana.shape else np.zeros((1, 1))
+                worst = np.unravel_index(np.argmax(difference), difference.shape) if difference.size else (0, 0)
+                index = targets[column]
+                raise GradcheckError(
+                    f"gradcheck: {what} mismatch for output {k} with respect to input {index} "
+                    f"(shape {shape_str(inputs[index].shape)}): at (output element {worst[0]}, input element "
+                    f"{worst[1]}) analytical {ana[worst]:.6g} vs numerical {num[worst]:.6g}\n"
+                    f"analytical:\n{ana}\nnumerical:\n{num}"
+                )
+    return True
+
+
+def _targets(inputs) -> list:
+    targets = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not targets:
+        raise ValueError("gradcheck: no input requires grad; set requires_grad=True on the inputs to check")
+    return targets
+
+
 def gradcheck(
     fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True
 ) -> bool:
@@ -88,26 +114,10 @@ def gradcheck(
     True
     """
     inputs = _as_tuple(inputs)
-    targets = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
-    if not targets:
-        raise ValueError("gradcheck: no input requires grad; set requires_grad=True on the inputs to check")
+    targets = _targets(inputs)
     numerical = _numerical_jacobians(fn, inputs, targets, eps)
     analytical = _analytical_jacobians(fn, inputs, targets)
-    for k, (num_row, ana_row) in enumerate(zip(numerical, analytical)):
-        for column, (num, ana) in enumerate(zip(num_row, ana_row)):
-            if num.shape != ana.shape or not np.allclose(ana, num, rtol=rtol, atol=atol, equal_nan=True):
-                if not raise_exception:
-                    return False
-                difference = np.abs(ana - num)
-                worst = np.unravel_index(np.argmax(difference), difference.shape) if difference.size else (0, 0)
-                index = targets[column]
-                raise GradcheckError(
-                    f"gradcheck: Jacobian mismatch for output {k} with respect to input {index} "
-                    f"(shape {shape_str(inputs[index].shape)}): at (output element {worst[0]}, input element "
-                    f"{worst[1]}) analytical {ana[worst]:.6g} vs numerical {num[worst]:.6g}\n"
-                    f"analytical:\n{ana}\nnumerical:\n{num}"
-                )
-    return True
+    return _compare(numerical, analytical, inputs, targets, rtol, atol, raise_exception)
 
 
 def gradgradcheck(
@@ -123,9 +133,21 @@ def gradgradcheck(
     """Check second derivatives: gradcheck of the vector-Jacobian product of ``fn``.
 
     ``grad_outputs`` default to random float64 tensors shaped like the outputs.
+
+    The reference is the first-order gradient as plain ``backward`` computes it (the path
+    ``gradcheck`` verifies against finite differences of ``fn``): the vector-Jacobian product
+    that ``create_graph=True`` returns must equal it, and the graph it records is differentiated
+    and compared with central differences of that first-order product. So a backward whose
+    create_graph branch computes a different (wrong) formula fails here, not only one whose
+    recorded graph does not match its own values.
+
+    >>> import gradflow as gf
+    >>> x = gf.randn(3, dtype=gf.float64, requires_grad=True)
+    >>> gf.autograd.gradgradcheck(lambda t: (t * t * t).sum(), (x,))
+    True
     """
     inputs = _as_tuple(inputs)
-    targets = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    targets = _targets(inputs)
     outputs = _differentiable_outputs(fn, inputs)
     if grad_outputs is None:
         generator = np.random.default_rng(0)
@@ -138,27 +160,49 @@ def gradgradcheck(
     grad_outputs = _as_tuple(grad_outputs)
     count = len(inputs)
 
-    def vector_jacobian_product(*values):
-        # gradcheck evaluates this under no_grad for its finite differences; the inner
-        # backward still needs a graph to differentiate through.
-        with enable_grad():
-            return _vector_jacobian_product(values)
+    def vector_jacobian_product(create_graph: bool):
+        def product(*values):
+            # gradcheck evaluates this under no_grad for its finite differences; the inner
+            # backward still needs a graph to differentiate through.
+            with enable_grad():
+                primal, cotangents = values[:count], values[count:]
+                outs = _differentiable_outputs(fn, primal)
+                used = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]
+                if not used:
+                    return tuple()
+                grads = autograd_grad(
+                    [o for o, _ in used],
+                    [primal[i] for i in targets],
+                    [c for _, c in used],
+                    retain_graph=True,
+                    create_graph=create_graph,
+                    allow_unused=True,
+                )
+                # An unused input's gradient is zero on both paths, so the outputs line up.
+                return tuple(
+                    g
+                    if g is not None
+                    else Tensor._wrap(primal[i]._device.backend.xp.zeros_like(primal[i]._data), primal[i]._device)
+                    for i, g in zip(targets, grads)
+                )
 
-    def _vector_jacobian_product(values):
-        primal, cotangents = values[:count], values[count:]
-        outs = _differentiable_outputs(fn, primal)
-        used = [(o, c) for o, c in zip(outs, cotangents) if o.requires_grad]
-        if not used:
-            return tuple()
-        grads = autograd_grad(
-            [o for o, _ in used],
-            [primal[i] for i in targets],
-            [c for _, c in used],
-            create_graph=True,
-            allow_unused=True,
-        )
-        return tuple(g for g in grads if g is not None)
+        return product
 
-    return gradcheck(
-        vector_jacobian_product, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception
-    )
+    first_order, recorded = vector_jacobian_product(False), vector_jacobian_product(True)
+    all_inputs = inputs + grad_outputs
+    all_targets = _targets(all_inputs)
+    # The values first: a constant error in the create_graph formula has the right derivatives.
+    expected, got = _host_outputs(first_order, all_inputs), _host_outputs(recorded, all_inputs)
+    for k, (want, have) in enumerate(zip(expected, got)):
+        if want.shape != have.shape or not np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=True):
+            if not raise_exception:
+                return False
+            worst = int(np.argmax(np.abs(have - want))) if want.shape == have.shape and want.size else 0
+            raise GradcheckError(
+                f"gradgradcheck: the gradient with respect to input {targets[k]} differs between create_graph=True "
+                f"and plain backward (at element {worst}); the backward's create_graph formula is wrong\n"
+                f"create_graph=True:\n{have}\nplain backward:\n{want}"
+            )
+    numerical = _numerical_jacobians(first_order, all_inputs, all_targets, eps)
+    analytical = _analytical_jacobians(recorded, all_inputs, all_targets)
+    return _compare(numerical, analytical, all_inputs, all_targets, rtol, atol, raise_exception)

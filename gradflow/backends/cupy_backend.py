@@ -10,6 +10,7 @@ import numpy as np
 
 # Imported once here, not inside each method (these run on every op of a training step);
 # the modules import CuPy only inside their launchers.
+from . import optim_xp
 from .fused import dropout, elementwise, loss, norm, optim, softmax
 
 
@@ -109,26 +110,21 @@ class CupyBackend:
         with self.cuda_device:
             return self._next_generator().permutation(n).astype(dtype)
 
-    # -- fused optimizer updates ----------------------------------------------
-    # The same signatures as NumpyBackend's (contract in optim_numpy.py). SGD and Adam/AdamW
-    # launch kernels/optim.cu over every tensor of a group at once; RMSprop and Adagrad run
-    # the same formulas through xp (optim_xp.py).
+    # -- optimizer updates (called by gradflow.optim._functional; contract in optim_numpy.py) ----
+    # SGD and Adam/AdamW launch kernels/optim.cu over every tensor of a group at once;
+    # RMSprop and Adagrad, which have no kernel, run their xp formulas (optim_xp.py) on CuPy.
     sgd_step = staticmethod(optim.cuda_sgd_step)
     adam_step = staticmethod(optim.cuda_adam_step)
 
-    def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters) -> None:
+    def rmsprop_step(self, params, grads, square_avgs, grad_avgs, momentum_buffers, **hyperparameters) -> None:
         """RMSprop (centered, momentum, weight decay) over lists of arrays, in place."""
-        from .optim_xp import rmsprop_step
-
         with self.cuda_device:
-            rmsprop_step(self.xp, params, grads, square_avgs, grad_avgs, momentum_buffers, steps, **hyperparameters)
+            optim_xp.rmsprop_step(self.xp, params, grads, square_avgs, grad_avgs, momentum_buffers, **hyperparameters)
 
-    def adagrad_step(self, params, grads, state_sums, steps, **hyperparameters) -> None:
-        """Adagrad (lr decay, weight decay) over lists of arrays, in place."""
-        from .optim_xp import adagrad_step
-
+    def adagrad_step(self, params, grads, state_sums, **hyperparameters) -> None:
+        """Adagrad (decayed learning rates, weight decay) over lists of arrays, in place."""
         with self.cuda_device:
-            adagrad_step(self.xp, params, grads, state_sums, steps, **hyperparameters)
+            optim_xp.adagrad_step(self.xp, params, grads, state_sums, **hyperparameters)
 
     # -- fused primitives: kernels/*.cu (contracts and docstrings in gradflow/backends/fused/) ----
     bias_act_forward = staticmethod(elementwise.cuda_bias_act_forward)

@@ -85,7 +85,7 @@ class NumpyBackend:
     def randperm(self, n: int, dtype):
         return self.generator.permutation(n).astype(dtype)
 
-    # -- fused optimizer updates ----------------------------------------------
+    # -- optimizer updates (called by gradflow.optim._functional) ------------------------
     # Lists of arrays updated in place, one call per parameter group; the formulas,
     # the chunking and the argument contract are documented in optim_numpy.py.
     sgd_step = staticmethod(optim_numpy.sgd_step)

@@ -1,20 +1,20 @@
-"""Fused optimizer updates on the CPU: in-place NumPy, chunked, allocation-free after the first step.
+"""The CPU's optimizer updates: in-place NumPy, chunked, allocation-free after the first step.
 
-Each primitive takes, for one parameter group on one device, parallel lists of
-arrays (parameters, gradients, optimizer state) and updates the parameters and
-the state IN PLACE. The CUDA backend implements the same signatures
-(one ``kernels/optim.cu`` launch per group for SGD and Adam, ``optim_xp.py`` for the
-rest), so the lists hold
-arrays and host numbers only, never Tensors.
+The one statement of each optimizer's formula for the CPU, and the reference the CUDA
+primitives are tested against. ``gradflow.optim._functional`` calls these (through
+``NumpyBackend``) after computing the scalar terms (step counts, bias corrections, step
+sizes) once; the CUDA backend implements the same signatures (``kernels/optim.cu`` for SGD
+and Adam, launched from ``fused/optim.py``; ``optim_xp.py`` for RMSprop and Adagrad).
 
 Contract shared by every primitive:
 
-- ``params[i]``, ``grads[i]`` and the state arrays at index ``i`` have one
-  shape and one floating dtype; different ``i`` may differ in both.
+- The lists hold arrays and host numbers only, never Tensors. ``params[i]``, ``grads[i]``
+  and the state arrays at index ``i`` have one shape and one floating dtype; different
+  ``i`` may differ in both. Parameters and state are updated in place.
 - ``grads`` are only read; a gradient is never modified.
-- ``steps[i]`` (where present) is a 0-d float32 NumPy array on the host (as
-  PyTorch keeps ``state['step']`` on the CPU); the primitive adds 1 to it in
-  place before using it.
+- Per-tensor scalars that depend on the step count (Adam's ``step_sizes`` and
+  ``bias_correction2_sqrts``, Adagrad's ``learning_rates``) come as lists of Python floats,
+  one per parameter; the step counters themselves are the caller's.
 - Arithmetic runs in each parameter's dtype, with hyperparameters passed as
   Python floats (NumPy treats those as weak scalars, so float32 stays float32,
   as in PyTorch's CPU kernels).
@@ -146,7 +146,6 @@ def sgd_step(
     momentum step stores the gradient itself (no dampening) instead of blending.
     float16 parameters compute in float32 (their buffers are float32; see the module doc).
     """
-    lr, momentum, dampening, weight_decay = float(lr), float(momentum), float(dampening), float(weight_decay)
     for i, (param, grad) in enumerate(zip(params, grads)):
         p_flat, g_flat = _flat(param), _flat(grad)
         buffer = momentum_buffers[i] if momentum != 0 else None
@@ -186,8 +185,9 @@ def adam_step(
     exp_avgs,
     exp_avg_sqs,
     max_exp_avg_sqs,
-    steps,
     *,
+    step_sizes,
+    bias_correction2_sqrts,
     lr,
     beta1,
     beta2,
@@ -199,17 +199,13 @@ def adam_step(
 ) -> None:
     """Adam (L2 weight decay) or AdamW (``decoupled_weight_decay=True``), with optional AMSGrad, in place.
 
-    ``max_exp_avg_sqs`` is empty unless ``amsgrad``. float16 parameters compute in float32
-    (their moments are float32; see the module doc).
+    ``step_sizes[i]`` is ``lr / (1 - beta1^t)`` and ``bias_correction2_sqrts[i]`` is
+    ``sqrt(1 - beta2^t)`` at tensor ``i``'s step ``t``. ``max_exp_avg_sqs`` is empty unless
+    ``amsgrad``. float16 parameters compute in float32 (their moments are float32; see the module doc).
     """
-    lr, beta1, beta2, eps, weight_decay = float(lr), float(beta1), float(beta2), float(eps), float(weight_decay)
     coupled_decay = 0.0 if decoupled_weight_decay else weight_decay
     for i, (param, grad) in enumerate(zip(params, grads)):
-        step = steps[i]
-        step += 1  # t = t + 1 (0-d host array, in place)
-        t = float(step)
-        step_size = lr / (1 - beta1**t)  # lr / (1 - beta1^t)
-        bias_correction2_sqrt = (1 - beta2**t) ** 0.5  # sqrt(1 - beta2^t)
+        step_size, bias_correction2_sqrt = step_sizes[i], bias_correction2_sqrts[i]
         written = [param, exp_avgs[i], exp_avg_sqs[i]]
         if amsgrad:
             written.append(max_exp_avg_sqs[i])
@@ -251,7 +247,6 @@ def rmsprop_step(
     square_avgs,
     grad_avgs,
     momentum_buffers,
-    steps,
     *,
     lr,
     alpha,
@@ -265,10 +260,7 @@ def rmsprop_step(
 
     ``grad_avgs`` is empty unless ``centered``; ``momentum_buffers`` is empty unless ``momentum > 0``.
     """
-    lr, alpha, eps, weight_decay, momentum = float(lr), float(alpha), float(eps), float(weight_decay), float(momentum)
     for i, (param, grad) in enumerate(zip(params, grads)):
-        step = steps[i]
-        step += 1  # t = t + 1 (kept like PyTorch; RMSprop's update does not depend on t)
         written = [param, square_avgs[i]]
         if centered:
             written.append(grad_avgs[i])
@@ -308,13 +300,13 @@ def rmsprop_step(
             _write_back(array, flat)
 
 
-def adagrad_step(params, grads, state_sums, steps, *, lr, lr_decay, weight_decay, eps, maximize) -> None:
-    """Adagrad with learning-rate decay and L2 weight decay, in place."""
-    lr, lr_decay, weight_decay, eps = float(lr), float(lr_decay), float(weight_decay), float(eps)
+def adagrad_step(params, grads, state_sums, *, learning_rates, weight_decay, eps, maximize) -> None:
+    """Adagrad with L2 weight decay, in place.
+
+    ``learning_rates[i]`` is the decayed ``clr = lr / (1 + (t - 1) * lr_decay)`` at tensor ``i``'s step ``t``.
+    """
     for i, (param, grad) in enumerate(zip(params, grads)):
-        step = steps[i]
-        step += 1  # t = t + 1
-        clr = lr / (1 + (float(step) - 1) * lr_decay)  # clr = lr / (1 + (t - 1) * lr_decay)
+        clr = learning_rates[i]
         p_flat, s_flat, g_flat = _flat(param), _flat(state_sums[i]), _flat(grad)
         work, tmp = _scratch(param.dtype)
         for start, stop in _chunks(g_flat.size):

@@ -45,7 +45,18 @@ def _inferred_dtype(array: np.ndarray, from_python: bool):
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (nested lists, numbers, NumPy/CuPy arrays, tensors)."""
+    """A new tensor holding a copy of ``data`` (nested lists, numbers, NumPy/CuPy arrays, tensors).
+
+    Example:
+        >>> import gradflow as gf
+        >>> gf.tensor([[1, 2], [3, 4]])
+        tensor([[1, 2],
+                [3, 4]])
+        >>> gf.tensor([1.0, 2.0], requires_grad=True)
+        tensor([1., 2.], requires_grad=True)
+        >>> gf.tensor(3.5, dtype=gf.float64)
+        tensor(3.5, dtype=gradflow.float64)
+    """
     target = resolve(device)
     if isinstance(data, Tensor):
         data = data.detach()

@@ -177,6 +177,11 @@ def _window_geometry(op: str, input, kernel_size, stride, padding, dilation, cei
             f"{op}: pad should be at most half of effective kernel size, but got padding={list(padding)}, "
             f"kernel_size={list(kernel)} and dilation={list(dilation)}; reduce the padding"
         )
+    if any(p > k // 2 for p, k in zip(padding, kernel)):  # PyTorch checks the undilated kernel too
+        raise ShapeError(
+            f"{op}: pad should be smaller than or equal to half of kernel size, but got padding={list(padding)} "
+            f"and kernel_size={list(kernel)}; reduce the padding"
+        )
     in_size = tuple(input.shape[-2:])
     out_size = []
     for size, s, p, r in zip(in_size, stride, padding, reach):

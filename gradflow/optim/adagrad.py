@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._functional import adagrad
 from .optimizer import Optimizer, check_hyperparameter
 
 
@@ -72,14 +73,14 @@ class Adagrad(Optimizer):
         return state
 
     def _update_group(self, group: dict) -> None:
-        for device, params in self._params_by_device(group).items():
+        for params in self._params_by_device(group).values():
             # Parameters added later with add_param_group get their state here (PyTorch would fail on them).
             states = [self._init_state(param, group) for param in params]
-            device.backend.adagrad_step(
-                [param._data for param in params],
-                [param.grad._data for param in params],
-                [state["sum"]._data for state in states],
-                [state["step"]._data for state in states],
+            adagrad(
+                params,
+                [param.grad for param in params],
+                [state["sum"] for state in states],
+                [state["step"] for state in states],
                 lr=group["lr"],
                 lr_decay=group["lr_decay"],
                 weight_decay=group["weight_decay"],

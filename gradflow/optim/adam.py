@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._functional import adam
 from .optimizer import Optimizer, check_hyperparameter
 
 
@@ -66,8 +67,8 @@ class Adam(Optimizer):
     def _update_group(self, group: dict) -> None:
         amsgrad = group["amsgrad"]
         beta1, beta2 = group["betas"]
-        for device, params in self._params_by_device(group).items():
-            exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], []
+        for params in self._params_by_device(group).values():
+            exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps = [], [], [], []
             for param in params:
                 state = self.state[param]
                 if len(state) == 0:
@@ -76,18 +77,18 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = self._new_state(param)
                 if amsgrad and "max_exp_avg_sq" not in state:
                     state["max_exp_avg_sq"] = self._new_state(param)
-                exp_avgs.append(state["exp_avg"]._data)
-                exp_avg_sqs.append(state["exp_avg_sq"]._data)
+                exp_avgs.append(state["exp_avg"])
+                exp_avg_sqs.append(state["exp_avg_sq"])
                 if amsgrad:
-                    max_exp_avg_sqs.append(state["max_exp_avg_sq"]._data)
-                steps.append(state["step"]._data)
-            device.backend.adam_step(
-                [param._data for param in params],
-                [param.grad._data for param in params],
+                    max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+                state_steps.append(state["step"])
+            adam(
+                params,
+                [param.grad for param in params],
                 exp_avgs,
                 exp_avg_sqs,
                 max_exp_avg_sqs,
-                steps,
+                state_steps,
                 lr=group["lr"],
                 beta1=beta1,
                 beta2=beta2,

@@ -3,8 +3,9 @@
 A concrete optimizer (``SGD``, ``Adam``, ...) validates its hyperparameters,
 passes them as ``defaults`` and overrides ``_update_group(group)``: gather the
 group's parameters that have a gradient, create their state on first use, and
-make ONE call to the backend's fused primitive (``backend.adam_step(...)``) per
-device with lists of arrays. The primitives update the parameters' own arrays
+make ONE call to its update function (``_functional.adam(...)``) per device with
+lists of tensors. That function computes the step-dependent scalars and runs the
+backend's primitive for the device kind, which updates the parameters' own arrays
 in place, so tensors, views and optimizer state keep pointing at them.
 """
 
@@ -17,6 +18,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..autograd.grad_mode import enable_grad, no_grad
+from ..device import resolve
 from ..dtypes import float16, float32
 from ..errors import DtypeError, shape_str
 from ..profiler import record_function
@@ -241,8 +243,6 @@ class Optimizer:
     @staticmethod
     def _new_step() -> Tensor:
         """The step counter: a 0-d float32 CPU tensor, as PyTorch keeps it (also for CUDA parameters)."""
-        from ..device import resolve
-
         return Tensor._wrap(np.zeros((), dtype=np.float32), resolve("cpu"))
 
     # -- saving and loading ----------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._functional import rmsprop
 from .optimizer import Optimizer, check_hyperparameter
 
 
@@ -62,8 +63,8 @@ class RMSprop(Optimizer):
 
     def _update_group(self, group: dict) -> None:
         momentum, centered = group["momentum"], group["centered"]
-        for device, params in self._params_by_device(group).items():
-            square_avgs, grad_avgs, buffers, steps = [], [], [], []
+        for params in self._params_by_device(group).values():
+            square_avgs, grad_avgs, buffers, state_steps = [], [], [], []
             for param in params:
                 state = self.state[param]
                 if len(state) == 0:
@@ -74,19 +75,19 @@ class RMSprop(Optimizer):
                     state["momentum_buffer"] = self._zeros_like(param)
                 if centered and "grad_avg" not in state:
                     state["grad_avg"] = self._zeros_like(param)
-                square_avgs.append(state["square_avg"]._data)
-                steps.append(state["step"]._data)
+                square_avgs.append(state["square_avg"])
+                state_steps.append(state["step"])
                 if momentum > 0:
-                    buffers.append(state["momentum_buffer"]._data)
+                    buffers.append(state["momentum_buffer"])
                 if centered:
-                    grad_avgs.append(state["grad_avg"]._data)
-            device.backend.rmsprop_step(
-                [param._data for param in params],
-                [param.grad._data for param in params],
+                    grad_avgs.append(state["grad_avg"])
+            rmsprop(
+                params,
+                [param.grad for param in params],
                 square_avgs,
                 grad_avgs,
                 buffers,
-                steps,
+                state_steps,
                 lr=group["lr"],
                 alpha=group["alpha"],
                 eps=group["eps"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._functional import sgd
 from .optimizer import Optimizer, check_hyperparameter
 
 
@@ -63,7 +64,7 @@ class SGD(Optimizer):
 
     def _update_group(self, group: dict) -> None:
         momentum = group["momentum"]
-        for device, params in self._params_by_device(group).items():
+        for params in self._params_by_device(group).values():
             buffers, first_steps = [], []
             if momentum != 0:
                 for param in params:
@@ -73,10 +74,10 @@ class SGD(Optimizer):
                     if buffer is None:
                         # Filled with the gradient by the primitive (first_steps), so zeros are only a placeholder.
                         buffer = state["momentum_buffer"] = self._new_state(param)
-                    buffers.append(buffer._data)
-            device.backend.sgd_step(
-                [param._data for param in params],
-                [param.grad._data for param in params],
+                    buffers.append(buffer)
+            sgd(
+                params,
+                [param.grad for param in params],
                 buffers,
                 lr=group["lr"],
                 momentum=momentum,

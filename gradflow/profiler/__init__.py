@@ -1,11 +1,18 @@
 """Where the time goes: per-op counts, host time and (on CUDA) device time of a block of code.
 
->>> with gradflow.profiler.profile() as prof:          # doctest: +SKIP
-...     for batch in batches:
-...         loss = loss_fn(model(batch.x), batch.y)
+>>> import gradflow as gf
+>>> model = gf.nn.Linear(3, 2)
+>>> opt = gf.optim.SGD(model.parameters(), lr=0.1)
+>>> batches = [(gf.randn(4, 3), gf.tensor([0, 1, 1, 0])) for _ in range(2)]
+>>> with gf.profiler.profile() as prof:
+...     for inputs, targets in batches:
+...         loss = gf.nn.functional.cross_entropy(model(inputs), targets)
 ...         opt.zero_grad(); loss.backward(); opt.step()
-...         prof.step()                                 # marks one training step
->>> print(prof.report())                                # doctest: +SKIP
+...         prof.step()  # marks one training step
+>>> sorted((row.name, row.kind, row.count) for row in prof.key_averages() if row.name.startswith(("Linear", "SGD")))
+[('Linear', 'forward', 2), ('LinearBackward', 'backward', 2), ('SGD.step', 'range', 2)]
+>>> print(prof.report())  # a table of host (and device) times per op, then totals  # doctest: +ELLIPSIS
+gradflow profiler: top ops...
 
 Recorded: every op's forward (``Function.apply``, named after the op's class:
 ``Linear``, ``Relu``, ``SoftmaxCrossEntropy``), every backward node the engine

@@ -104,3 +104,16 @@ def test_nodes_keep_no_trace_when_off():
     with detect_anomaly():
         z = gf.ones(1, requires_grad=True) * 2
     assert "test_nodes_keep_no_trace_when_off" in z.grad_fn.forward_stack
+
+
+def test_detect_anomaly_object_entered_twice_restores_the_state():
+    assert not is_anomaly_enabled()
+    mode = detect_anomaly()
+    try:
+        with mode:
+            with mode:
+                assert is_anomaly_enabled()
+            assert is_anomaly_enabled()
+        assert not is_anomaly_enabled()  # before the fix anomaly mode stayed on for good
+    finally:
+        gf.autograd.set_detect_anomaly(False)

@@ -106,10 +106,9 @@ def launches(monkeypatch):
     monkeypatch.setattr(kernels, "launch", check)
     monkeypatch.setattr(kernels, "multiprocessor_count", lambda device_index: 132)
     monkeypatch.setattr(norm, "_registers", lambda name, device_index: 0)
-    # The optimizer's caches and counter must not keep this test's host arrays for later tests.
+    # The optimizer's caches must not keep this test's host arrays for later tests.
     monkeypatch.setattr(optim, "_TABLE_CACHE", OrderedDict())
     monkeypatch.setattr(optim, "_LAYOUTS", OrderedDict())
-    monkeypatch.setattr(optim, "LAUNCHES", optim.LAUNCHES)
     return types.SimpleNamespace(names=made, arguments=arguments)
 
 
@@ -171,29 +170,35 @@ def test_optimizer_launchers_match_the_signatures(param_dtype, launches):
         return [_wrap(np.zeros(n, state)) for n in sizes]
 
     # Different step counts: the per-tensor corrections table goes with the launch.
-    steps = [np.zeros((), np.float32), np.ones((), np.float32)]
+    corrections = {"step_sizes": [1.0, 0.5], "bias_correction2_sqrts": [0.1, 0.2]}
     adam = {"lr": 0.1, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0.1, "maximize": False}
     optim.cuda_adam_step(
-        params, grads, states(), states(), states(), steps, decoupled_weight_decay=True, amsgrad=True, **adam
+        params, grads, states(), states(), states(), decoupled_weight_decay=True, amsgrad=True, **corrections, **adam
     )
     sgd = {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": True, "maximize": False}
     optim.cuda_sgd_step(params, grads, states(), first_steps=[True, False], **sgd)
     assert [name.split("<")[0] for name in launches.names] == ["gf_optim_adam", "gf_optim_sgd"]
+    # Adam's per-tensor table: (-step size, sqrt(1 - beta2^t)) for each tensor, flagged as in use.
+    adam_args = launches.arguments[0]
+    np.testing.assert_array_equal(adam_args[4], [-1.0, 0.1, -0.5, 0.2])
+    assert adam_args[5] == 1
 
 
 def test_optimizer_tables_follow_a_parameter_replaced_by_a_new_array(launches):
     """Module.to / load_state_dict put new arrays in place: the next launch must write to those, not the old."""
     params = [_wrap(np.zeros(n, np.float32)) for n in (8, 12)]
     moments = [[_wrap(np.zeros(n, np.float32)) for n in (8, 12)] for _ in range(2)]
-    steps = [np.zeros((), np.float32) for _ in params]
     options = {"lr": 0.1, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": 0.0, "maximize": False}
+    options.update(step_sizes=[1.0, 1.0], bias_correction2_sqrts=[0.1, 0.1], decoupled_weight_decay=False)
 
     def step():
         grads = [_wrap(np.ones(p.shape, np.float32)) for p in params]
-        optim.cuda_adam_step(params, grads, *moments, [], steps, decoupled_weight_decay=False, amsgrad=False, **options)
+        optim.cuda_adam_step(params, grads, *moments, [], amsgrad=False, **options)
         return np.asarray(launches.arguments[-1][0]).view(np.uint64)  # the tensor table
 
     first = step()
+    assert launches.arguments[-1][5] == 0  # one step count: the corrections go as uniform arguments
+    assert launches.arguments[-1][6:8] == (-1.0, 0.1)
     assert first[0, 0] == params[0].data.ptr and first[1, 0] == params[1].data.ptr
     params[0] = _wrap(np.zeros(8, np.float32))  # a new array; the old one may be freed
     moments[1][1] = _wrap(np.zeros(12, np.float32))

@@ -1,4 +1,4 @@
-"""Multi-tensor SGD and Adam: the NumPy references (CPU) and kernels/optim.cu against them (cuda-marked)."""
+"""Multi-tensor SGD and Adam: kernels/optim.cu against the CPU's update (optim_numpy), which is their reference."""
 
 from __future__ import annotations
 
@@ -15,72 +15,22 @@ from gradflow.backends import optim_numpy
 from gradflow.backends.fused import optim as fused
 from gradflow.errors import DtypeError
 
-ADAM_OPTIONS = [
-    {"lr": 0.02, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "decoupled_weight_decay": False},
-    {"lr": 0.02, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.1, "decoupled_weight_decay": False},
-    {"lr": 0.02, "beta1": 0.3, "beta2": 0.9, "eps": 1e-8, "weight_decay": 0.1, "decoupled_weight_decay": True},
-]
-SGD_OPTIONS = [
-    {"lr": 0.05, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False},
-    {"lr": 0.05, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01, "nesterov": False},
-    {"lr": 0.05, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0, "nesterov": True},
-]
-# Parameter storage: (array dtype, param_dtype keyword, state dtype).
-STORAGES = {
-    "float32": (np.float32, None, np.float32),
-    "float64": (np.float64, None, np.float64),
-    "float16": (np.float16, None, np.float32),
-    "bfloat16": (np.uint16, "bfloat16", np.float32),
-}
+from .optim_groups import (
+    ADAM_OPTIONS,
+    SGD_OPTIONS,
+    STORAGES,
+    bfloat16_bits_to_float32,
+    count_launches,
+    cpu_step,
+    cuda_step,
+    decoded,
+    float32_to_bfloat16_bits,
+    make_group,
+    step,
+)
 
 
-def to_storage(values: np.ndarray, storage: str) -> np.ndarray:
-    dtype, param_dtype, _ = STORAGES[storage]
-    if param_dtype == "bfloat16":
-        return fused.float32_to_bfloat16_bits(values).reshape(values.shape)
-    return values.astype(dtype)
-
-
-def decoded(array: np.ndarray, storage: str) -> np.ndarray:
-    if STORAGES[storage][1] == "bfloat16":
-        return fused.bfloat16_bits_to_float32(array)
-    return array.astype(np.float64 if storage == "float64" else np.float32)
-
-
-def make_group(kind: str, sizes, storage: str, seed: int, amsgrad: bool = False, momentum: bool = True):
-    """Host arrays of one parameter group: parameters in (-1, 1), gradients of magnitude 0.5..1.5."""
-    rng = np.random.default_rng(seed)
-    state_dtype = STORAGES[storage][2]
-    group = {
-        "params": [to_storage(rng.uniform(-1, 1, n).astype(np.float32), storage) for n in sizes],
-        "grads": [to_storage(np.float32(0.5) + rng.random(n, dtype=np.float32), storage) for n in sizes],
-    }
-    for grad in group["grads"]:  # random signs
-        signs = rng.random(grad.shape) < 0.5
-        if STORAGES[storage][1] == "bfloat16":
-            grad[signs] ^= np.uint16(0x8000)
-        else:
-            grad[signs] = -grad[signs]
-    if kind == "adam":
-        group["exp_avgs"] = [np.zeros(n, state_dtype) for n in sizes]
-        group["exp_avg_sqs"] = [np.zeros(n, state_dtype) for n in sizes]
-        group["max_exp_avg_sqs"] = [np.zeros(n, state_dtype) for n in sizes] if amsgrad else []
-        group["steps"] = [np.array(float(i % 3), dtype=np.float32) for i in range(len(sizes))]  # unequal steps
-    else:
-        group["momentum_buffers"] = [np.zeros(n, state_dtype) for n in sizes] if momentum else []
-    return group
-
-
-def step(kind: str, group: dict, implementation, options: dict, storage: str, **extra) -> None:
-    param_dtype = STORAGES[storage][1]
-    if kind == "adam":
-        lists = [group[k] for k in ("params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs", "steps")]
-    else:
-        lists = [group["params"], group["grads"], group["momentum_buffers"]]
-    implementation(*lists, param_dtype=param_dtype, **options, **extra)
-
-
-# -- CPU: the references --------------------------------------------------------------------------
+# -- CPU: the reference -----------------------------------------------------------------------------
 def test_bfloat16_bits_round_to_nearest_even_like_torch():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
@@ -91,13 +41,13 @@ def test_bfloat16_bits_round_to_nearest_even_like_torch():
             (np.arange(200, dtype=np.uint32) + np.uint32(0x3F808000)).view(np.float32),  # halfway cases and near
         ]
     )
-    bits = fused.float32_to_bfloat16_bits(values)
+    bits = float32_to_bfloat16_bits(values)
     expected = torch.from_numpy(values).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
     np.testing.assert_array_equal(bits, expected)
     np.testing.assert_array_equal(
-        fused.bfloat16_bits_to_float32(bits), torch.from_numpy(expected.view(np.int16)).view(torch.bfloat16).float()
+        bfloat16_bits_to_float32(bits), torch.from_numpy(expected.view(np.int16)).view(torch.bfloat16).float()
     )
-    assert np.isnan(fused.bfloat16_bits_to_float32(fused.float32_to_bfloat16_bits(np.array([np.nan], np.float32))))
+    assert np.isnan(bfloat16_bits_to_float32(float32_to_bfloat16_bits(np.array([np.nan], np.float32))))
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
@@ -113,10 +63,8 @@ def test_float16_parameters_compute_in_float32_and_round_once(kind, chunk, monke
         first = {} if kind == "adam" else {"first_steps": [iteration == 0] * 2}
         single["params"] = [p.astype(np.float32) for p in half["params"]]
         single["grads"] = [g.astype(np.float32) for g in half["grads"]]
-        step(kind, half, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float16",
-             **extra, **first)  # fmt: skip
-        step(kind, single, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float32",
-             **extra, **first)  # fmt: skip
+        step(kind, half, cpu_step, options, "float16", **extra, **first)
+        step(kind, single, cpu_step, options, "float32", **extra, **first)
         for got, want in zip(half["params"], single["params"]):
             assert got.dtype == np.float16
             np.testing.assert_array_equal(got, want.astype(np.float16))
@@ -140,40 +88,26 @@ def test_bfloat16_reference_tracks_the_closed_form_within_bfloat16_rounding():
     rng = np.random.default_rng(1)
     values = rng.uniform(-1, 1, 301).astype(np.float32)
     grads = [rng.standard_normal(301).astype(np.float32) for _ in range(4)]
-    bits = fused.float32_to_bfloat16_bits(values)
-    state = [np.zeros(301, np.float32), np.zeros(301, np.float32)]
-    counter = np.array(0.0, np.float32)
+    bits = float32_to_bfloat16_bits(values)
+    group = {"params": [bits], "exp_avgs": [np.zeros(301, np.float32)], "exp_avg_sqs": [np.zeros(301, np.float32)]}
+    group.update(max_exp_avg_sqs=[], steps=[np.array(0.0, np.float32)])
+    options = {"lr": 0.05, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
     for grad in grads:
-        grad_bits = fused.float32_to_bfloat16_bits(grad)
-        fused.numpy_adam_step([bits], [grad_bits], state[:1], state[1:], [], [counter], param_dtype="bfloat16",
-                              lr=0.05, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
-                              decoupled_weight_decay=False, amsgrad=False, maximize=False)  # fmt: skip
-    assert bits.dtype == np.uint16 and float(counter) == 4.0
-    start = fused.bfloat16_bits_to_float32(fused.float32_to_bfloat16_bits(values)).astype(np.float64)
-    rounded_grads = [
-        fused.bfloat16_bits_to_float32(fused.float32_to_bfloat16_bits(g)).astype(np.float64) for g in grads
-    ]
+        group["grads"] = [float32_to_bfloat16_bits(grad)]
+        step("adam", group, cpu_step, options, "bfloat16", decoupled_weight_decay=False, amsgrad=False, maximize=False)
+    assert bits.dtype == np.uint16 and float(group["steps"][0]) == 4.0
+    start = bfloat16_bits_to_float32(float32_to_bfloat16_bits(values)).astype(np.float64)
+    rounded_grads = [bfloat16_bits_to_float32(float32_to_bfloat16_bits(g)).astype(np.float64) for g in grads]
     want = closed_form_adam(start, rounded_grads, 0.05, 0.9, 0.999, 1e-8)
     # Each of the 4 steps (moving p by ~0.05) rounds to bfloat16: half an ulp, <= 2**-8 for |p| < 2.
-    np.testing.assert_allclose(fused.bfloat16_bits_to_float32(bits), want, atol=5 * 2.0**-8)
-
-
-def test_references_without_param_dtype_are_the_cpu_backend():
-    group = make_group("adam", [6, 11], "float32", seed=2)
-    other = copy.deepcopy(group)
-    step("adam", group, fused.numpy_adam_step, ADAM_OPTIONS[0], "float32", amsgrad=False, maximize=False)
-    lists = [other[k] for k in ("params", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs", "steps")]
-    optim_numpy.adam_step(*lists, **ADAM_OPTIONS[0], amsgrad=False, maximize=False)
-    for key in ("params", "exp_avgs", "exp_avg_sqs", "steps"):
-        for got, want in zip(group[key], other[key]):
-            np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(bfloat16_bits_to_float32(bits), want, atol=5 * 2.0**-8)
 
 
 def test_bad_param_dtype_and_bits_without_param_dtype_are_refused():
     group = make_group("sgd", [4], "bfloat16", seed=0, momentum=False)
     with pytest.raises(ValueError, match="param_dtype must be None or 'bfloat16'"):
-        fused.numpy_sgd_step(group["params"], group["grads"], [], param_dtype="float8", **SGD_OPTIONS[0],
-                             maximize=False, first_steps=[])  # fmt: skip
+        fused.cuda_sgd_step(group["params"], group["grads"], [], param_dtype="float8", **SGD_OPTIONS[0],
+                            maximize=False, first_steps=[])  # fmt: skip
     with pytest.raises(DtypeError, match="param_dtype='bfloat16'"):
         fused._storage(group["params"][0], None, "sgd_step")
 
@@ -275,10 +209,8 @@ def run_both(kind, sizes, storage, options, seed, steps=3, amsgrad=False, moment
         extra = {"amsgrad": amsgrad} if kind == "adam" else {"first_steps": [iteration == 0] * len(sizes)}
         if kind == "sgd" and first_mixed and iteration == 0:
             extra["first_steps"] = [i % 2 == 0 for i in range(len(sizes))]
-        reference = fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step
-        launcher = fused.cuda_adam_step if kind == "adam" else fused.cuda_sgd_step
-        step(kind, host, reference, options, storage, **extra)
-        step(kind, gpu, launcher, options, storage, **extra)
+        step(kind, host, cpu_step, options, storage, **extra)
+        step(kind, gpu, cuda_step, options, storage, **extra)
         # The first step moves every parameter element: none may be left unwritten.
         if iteration == 0 and not first_mixed:
             for index, (start, got) in enumerate(zip(before, gpu["params"])):
@@ -342,8 +274,8 @@ def test_cuda_misaligned_and_strided_arrays_take_the_scalar_path(kind):
             gpu[key][1] = gpu[key][1].reshape(7, 143)
     for iteration in range(2):
         extra = {"amsgrad": True} if kind == "adam" else {"first_steps": [iteration == 0] * 3}
-        step(kind, host, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float32", **extra)
-        step(kind, gpu, fused.cuda_adam_step if kind == "adam" else fused.cuda_sgd_step, options, "float32", **extra)
+        step(kind, host, cpu_step, options, "float32", **extra)
+        step(kind, gpu, cuda_step, options, "float32", **extra)
     assert not gpu["params"][1].flags.c_contiguous
     np.testing.assert_allclose(base[1:].get(), host["params"][0], rtol=1e-5, atol=1e-6)
     assert float(base[0]) == 0.0  # nothing written before the view
@@ -352,24 +284,24 @@ def test_cuda_misaligned_and_strided_arrays_take_the_scalar_path(kind):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
-def test_cuda_one_launch_per_dtype_group_and_cached_tables(kind):
+def test_cuda_one_launch_per_dtype_group_and_cached_tables(kind, monkeypatch):
     storages = ["float32", "float16", "float64", "float32", "float16", "float32", "float64"]
     groups = [make_group(kind, [3 + 5 * i], s, seed=i, amsgrad=True) for i, s in enumerate(storages)]
     host = {key: [g[key][0] for g in groups] for key in groups[0] if groups[0][key]}
     gpu = to_gpu(host)
     options = dict(ADAM_OPTIONS[0] if kind == "adam" else SGD_OPTIONS[1], maximize=False)
+    launches = count_launches(monkeypatch)
     for iteration in range(3):
         extra = {"amsgrad": True} if kind == "adam" else {"first_steps": [iteration == 0] * 7}
         cached, layouts = len(fused._TABLE_CACHE), len(fused._LAYOUTS)
-        launches = fused.LAUNCHES
-        launcher = fused.cuda_adam_step if kind == "adam" else fused.cuda_sgd_step
-        step(kind, gpu, launcher, options, "float32", **extra)
-        assert fused.LAUNCHES - launches == 3  # float32, float16 and float64: one launch each
+        launches.clear()
+        step(kind, gpu, cuda_step, options, "float32", **extra)
+        assert len(launches) == 3  # float32, float16 and float64: one launch each
+        assert all(name.startswith(f"gf_optim_{kind}<") for name in launches)
         if iteration > 0:
             assert len(fused._TABLE_CACHE) == cached  # the tables of step 1 are reused
             assert len(fused._LAYOUTS) == layouts  # and so is the checked layout of parameters and state
-        step(kind, host, fused.numpy_adam_step if kind == "adam" else fused.numpy_sgd_step, options, "float32",
-             **extra)  # fmt: skip
+        step(kind, host, cpu_step, options, "float32", **extra)
     for index, storage in enumerate(storages):
         one = {key: [arrays[index]] for key, arrays in host.items() if arrays}
         one_gpu = {key: [arrays[index]] for key, arrays in gpu.items() if arrays}
@@ -377,15 +309,15 @@ def test_cuda_one_launch_per_dtype_group_and_cached_tables(kind):
 
 
 @pytest.mark.cuda
-def test_cuda_empty_tensors_launch_nothing_but_count_steps():
+def test_cuda_empty_tensors_launch_nothing(monkeypatch):
     import cupy
 
-    launches = fused.LAUNCHES
+    launches = count_launches(monkeypatch)
     empty = [cupy.zeros(0, cupy.float32) for _ in range(5)]
-    steps = [np.array(2.0, np.float32)]
-    fused.cuda_adam_step(empty[:1], empty[1:2], empty[2:3], empty[3:4], [], steps, **ADAM_OPTIONS[0],
-                         amsgrad=False, maximize=False)  # fmt: skip
-    assert fused.LAUNCHES == launches and float(steps[0]) == 3.0
+    fused.cuda_adam_step(empty[:1], empty[1:2], empty[2:3], empty[3:4], [], step_sizes=[0.1],
+                         bias_correction2_sqrts=[0.5], **ADAM_OPTIONS[0], amsgrad=False, maximize=False)  # fmt: skip
+    fused.cuda_sgd_step(empty[:1], empty[1:2], empty[2:3], **SGD_OPTIONS[1], maximize=False, first_steps=[True])
+    assert launches == []
 
 
 @pytest.mark.cuda

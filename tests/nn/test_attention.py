@@ -357,3 +357,10 @@ def test_transformer_encoder_layers_are_independent_copies():
     assert second.linear1.weight.detach().numpy().any() and layer.linear1.weight.detach().numpy().any()
     assert len(list(encoder.parameters())) == 3 * len(list(layer.parameters()))
     assert first.linear1.weight.requires_grad
+
+
+def test_transformer_encoder_layers_start_without_grads():
+    layer = nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0)
+    layer(gf.randn(3, 2, 4)).sum().backward()
+    encoder = nn.TransformerEncoder(layer, num_layers=2)
+    assert all(parameter.grad is None for parameter in encoder.parameters())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
 import gradflow as gf
 from gradflow import nn
-from gradflow.errors import ShapeError, StateDictError
+from gradflow.errors import InplaceError, ShapeError, StateDictError
 
 
 class Block(nn.Module):
@@ -258,3 +260,88 @@ def test_repr_matches_pytorch_layout():
         torch.nn.Sequential(torch.nn.Linear(8, 1, bias=False), torch.nn.Sigmoid()),
     )
     assert repr(ours) == repr(theirs)
+
+
+class FrozenNorm(nn.Module):
+    """A module that refuses training mode, the way users freeze BatchNorm layers by overriding train()."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Dropout(0.5)
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+
+def test_train_calls_each_childs_own_train_method():
+    model = nn.Sequential(nn.Linear(2, 2), FrozenNorm(), nn.ModuleList([FrozenNorm()]))
+    model.eval()
+    model.train()
+    # PyTorch's train() recurses through children's train(), so the override keeps its subtree frozen.
+    assert model.training and model[0].training and model[2].training
+    assert not model[1].training and not model[1].inner.training
+    assert not model[2][0].training and not model[2][0].inner.training
+
+
+def test_train_override_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    class TorchFrozen(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = torch.nn.Dropout(0.5)
+
+        def train(self, mode: bool = True):
+            return super().train(False)
+
+    reference = torch.nn.Sequential(torch.nn.ReLU(), TorchFrozen()).train()
+    ours = nn.Sequential(nn.ReLU(), FrozenNorm()).train()
+    assert [m.training for m in ours.modules()] == [m.training for m in reference.modules()]
+
+
+def test_zero_grad_without_none_keeps_the_grad_tensor_and_bumps_its_version():
+    layer = nn.Linear(3, 2)
+    layer(gf.ones(4, 3)).sum().backward()
+    grad = layer.weight.grad
+    version = grad._version
+    layer.zero_grad(set_to_none=False)
+    assert layer.weight.grad is grad
+    assert grad.tolist() == [[0.0] * 3] * 2
+    assert grad._version > version
+
+
+def test_zero_grad_in_place_invalidates_a_graph_that_saved_the_grad():
+    # A gradient penalty saves .grad (create_graph=True); zeroing it in place must not silently
+    # turn the penalty's gradient into zeros: PyTorch raises, and so must we.
+    layer = nn.Linear(2, 1)
+    layer(gf.ones(3, 2)).pow(3).sum().backward(create_graph=True)
+    penalty = (layer.weight.grad**2).sum()
+    layer.zero_grad(set_to_none=False)
+    with pytest.raises(InplaceError):
+        penalty.backward()
+
+
+def test_deepcopy_of_a_module_drops_parameter_grads_like_torch():
+    torch = pytest.importorskip("torch")
+    ours, reference = nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ours(gf.ones(1, 2)).sum().backward()
+    reference(torch.ones(1, 2)).sum().backward()
+    ours_copy, reference_copy = copy.deepcopy(ours), copy.deepcopy(reference)
+    assert (ours_copy.weight.grad is None) == (reference_copy.weight.grad is None) is True
+    assert ours_copy.weight.requires_grad and ours_copy.weight.tolist() == ours.weight.tolist()
+
+
+def test_repr_shows_constructor_values_as_given_like_torch():
+    torch = pytest.importorskip("torch")
+    pairs = [
+        (nn.Dropout(p=0), torch.nn.Dropout(p=0)),
+        (nn.Dropout(1), torch.nn.Dropout(1)),
+        (nn.Unflatten(1, [2, 2]), torch.nn.Unflatten(1, [2, 2])),
+        (nn.Unflatten(-1, (3, -1)), torch.nn.Unflatten(-1, (3, -1))),
+    ]
+    for ours, reference in pairs:
+        assert repr(ours) == repr(reference)
+    assert nn.Unflatten(1, [2, 2])(gf.ones(3, 4)).shape == (3, 2, 2)
+    assert nn.Dropout(p=0)(gf.ones(3)).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match="unflattened_size"):
+        nn.Unflatten(1, 4)

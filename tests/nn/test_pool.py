@@ -194,6 +194,8 @@ def test_pooling_errors_name_the_problem():
     _raises(ShapeError, r"non-zero C, H and W .* \[2, 0, 4, 4\]", F.avg_pool2d, gf.randn(2, 0, 4, 4), 2)
     _raises(ShapeError, "pad should be at most half of effective kernel size", F.max_pool2d, x, 3, padding=2)
     _raises(ShapeError, "pad should be at most half", F.avg_pool2d, x, 3, padding=2)
+    # Within half the dilated kernel (5 // 2) but over half the kernel (3 // 2): PyTorch refuses this too.
+    _raises(ShapeError, "half of kernel size, but got padding=\\[2, 2\\]", F.max_pool2d, x, 3, padding=2, dilation=2)
     _raises(ShapeError, r"output size 0x0 is too small", F.max_pool2d, x, 7)
     _raises(ShapeError, "kernel_size should be greater than zero", F.avg_pool2d, x, 0)
     _raises(ShapeError, "stride should be greater than zero", F.max_pool2d, x, 2, stride=0)

@@ -179,6 +179,12 @@ def _legacy_ref(std):
     return lambda x, dim, unbiased, keepdim: _var_ref(x, dim, keepdim, unbiased=unbiased, std=std)
 
 
+def _logsumexp_ref(x, dim, keepdim=False):
+    # scipy's logsumexp keeps a 0-d input as shape (1,); NumPy's reductions (and PyTorch) keep ().
+    shape = np.sum(x, axis=_axis(x, dim), keepdims=keepdim).shape
+    return np.asarray(special.logsumexp(x, axis=_axis(x, dim), keepdims=keepdim)).reshape(shape)
+
+
 def _logsumexp_sample(draw):
     shape = shapes(draw, min_dims=0)
     return Sample(
@@ -250,7 +256,7 @@ OPS = [
     OpInfo(
         "logsumexp",
         gf.logsumexp,
-        lambda x, dim, keepdim=False: np.asarray(special.logsumexp(x, axis=_axis(x, dim), keepdims=keepdim)),
+        _logsumexp_ref,
         _logsumexp_sample,
         method="logsumexp",
     ),

@@ -1,4 +1,5 @@
-"""The backends' fused optimizer primitives: chunked NumPy against the xp formulas, in place, allocation-free."""
+"""The backends' optimizer primitives: the CPU's chunked NumPy (chunk-invariant, in place, allocation-free)
+against the xp formulas the CUDA backend runs for RMSprop and Adagrad."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from gradflow import optim
 from gradflow.backends import optim_numpy, optim_xp
 from gradflow.backends.cupy_backend import CupyBackend
 from gradflow.backends.numpy_backend import NumpyBackend
+from gradflow.optim import _functional
 
-# name -> (state lists after params and grads, whether it takes steps, option sets covering every flag)
+# name -> (state lists after params and grads, whether it counts steps, option sets covering every flag)
 PRIMITIVES = {
     "sgd": (
         ["momentum_buffers"],
@@ -81,20 +83,33 @@ def make_arrays(name, shapes, dtype, options, seed):
         fill = (lambda s: rng.random(s)) if state in ("exp_avg_sqs", "square_avgs", "state_sums") else np.zeros
         arrays[state] = [np.asarray(fill(shape)).astype(dtype) for shape in shapes] if used else []
     if takes_steps:
-        arrays["steps"] = [np.array(float(i), dtype=np.float32) for i in range(len(shapes))]
+        arrays["counts"] = [float(i) for i in range(len(shapes))]  # unequal step counts, as after add_param_group
     return arrays
 
 
-def call(name, implementation, arrays, options, maximize, first_steps=None):
-    states, takes_steps, _ = PRIMITIVES[name]
-    lists = [arrays["params"], arrays["grads"], *(arrays[s] for s in states)]
-    if takes_steps:
-        lists.append(arrays["steps"])
+def primitive_keywords(name, arrays, options, maximize, first_steps=None):
+    """The keywords of the primitive ``name``: the options plus the step-dependent scalars (counting one step)."""
     keywords = dict(options, maximize=maximize)
+    if "counts" in arrays:
+        arrays["counts"] = [t + 1 for t in arrays["counts"]]
     if name == "sgd":
         keywords["first_steps"] = first_steps
     if name == "adam":
         keywords["decoupled_weight_decay"] = maximize  # covers both variants across the maximize flag
+        step_sizes, corrections = _functional.adam_scalars(
+            arrays["counts"], options["lr"], options["beta1"], options["beta2"]
+        )
+        keywords.update(step_sizes=step_sizes, bias_correction2_sqrts=corrections)
+    if name == "adagrad":
+        lr, lr_decay = keywords.pop("lr"), keywords.pop("lr_decay")
+        keywords["learning_rates"] = _functional.adagrad_learning_rates(arrays["counts"], lr, lr_decay)
+    return keywords
+
+
+def call(name, implementation, arrays, options, maximize, first_steps=None):
+    """One step of the CPU primitive (``"numpy"``) or of the CUDA backend's xp formula run on NumPy (``"xp"``)."""
+    lists = [arrays["params"], arrays["grads"], *(arrays[s] for s in PRIMITIVES[name][0])]
+    keywords = primitive_keywords(name, arrays, options, maximize, first_steps)
     if implementation == "numpy":
         getattr(optim_numpy, f"{name}_step")(*lists, **keywords)
     else:
@@ -104,41 +119,65 @@ def call(name, implementation, arrays, options, maximize, first_steps=None):
 shape_lists = st.lists(st.lists(st.integers(1, 7), min_size=0, max_size=3).map(tuple), min_size=1, max_size=4)
 
 
+def run_steps(name, arrays, implementation, options, maximize, chunk=None, steps=3):
+    saved_chunk = optim_numpy.CHUNK_ELEMENTS
+    optim_numpy.CHUNK_ELEMENTS = chunk or saved_chunk  # small chunks split even these small arrays
+    try:
+        for iteration in range(steps):
+            call(name, implementation, arrays, options, maximize, [iteration == 0] * len(arrays["params"]))
+    finally:
+        optim_numpy.CHUNK_ELEMENTS = saved_chunk
+
+
+case = {
+    "shapes": shape_lists,
+    "dtype": st.sampled_from([np.float64, np.float32]),
+    "option_index": st.integers(0, 2),
+    "maximize": st.booleans(),
+    "seed": st.integers(0, 2**16),
+}
+
+
 @pytest.mark.parametrize("name", sorted(PRIMITIVES))
 @settings(max_examples=15, deadline=None)
-@given(
-    shapes=shape_lists,
-    dtype=st.sampled_from([np.float64, np.float32]),
-    option_index=st.integers(0, 2),
-    maximize=st.booleans(),
-    chunk=st.sampled_from([3, 8, 32768]),
-    seed=st.integers(0, 2**16),
-)
-def test_chunked_numpy_update_matches_xp_formulas(name, shapes, dtype, option_index, maximize, chunk, seed):
+@given(chunk=st.sampled_from([3, 8]), **case)
+def test_chunked_cpu_update_is_bit_equal_to_the_whole_array_one(
+    name, shapes, dtype, option_index, maximize, chunk, seed
+):
     options = PRIMITIVES[name][2][option_index % len(PRIMITIVES[name][2])]
     chunked = make_arrays(name, shapes, dtype, options, seed)
     whole = copy.deepcopy(chunked)
     grads_before = copy.deepcopy(chunked["grads"])
     params_before = copy.deepcopy(chunked["params"])
-    saved_chunk = optim_numpy.CHUNK_ELEMENTS
-    optim_numpy.CHUNK_ELEMENTS = chunk  # small chunks split even these small arrays
-    try:
-        for iteration in range(3):
-            first_steps = [iteration == 0] * len(shapes)
-            call(name, "numpy", chunked, options, maximize, first_steps)
-            call(name, "xp", whole, options, maximize, first_steps)
-    finally:
-        optim_numpy.CHUNK_ELEMENTS = saved_chunk
-    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    run_steps(name, chunked, "numpy", options, maximize, chunk)
+    run_steps(name, whole, "numpy", options, maximize)
     for key, arrays in chunked.items():
         for got, want in zip(arrays, whole[key]):
-            assert got.dtype == want.dtype
-            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol, err_msg=key)
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_array_equal(got, want, err_msg=key)
     for got, want in zip(chunked["grads"], grads_before):
         np.testing.assert_array_equal(got, want)  # gradients are only read
-    if "steps" in chunked:
-        assert [float(s) for s in chunked["steps"]] == [i + 3.0 for i in range(len(shapes))]
     assert all(not np.array_equal(p, q) for p, q in zip(chunked["params"], params_before))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adagrad"])
+@settings(max_examples=15, deadline=None)
+@given(chunk=st.sampled_from([3, 32768]), **case)
+def test_cuda_xp_formulas_match_the_cpu_update(name, shapes, dtype, option_index, maximize, chunk, seed):
+    # RMSprop and Adagrad have no kernel: the CUDA backend runs optim_xp, checked here on NumPy.
+    options = PRIMITIVES[name][2][option_index % len(PRIMITIVES[name][2])]
+    cpu = make_arrays(name, shapes, dtype, options, seed)
+    xp = copy.deepcopy(cpu)
+    grads_before = copy.deepcopy(xp["grads"])
+    run_steps(name, cpu, "numpy", options, maximize, chunk)
+    run_steps(name, xp, "xp", options, maximize)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    for key, arrays in cpu.items():
+        for got, want in zip(xp[key], arrays):
+            assert np.asarray(got).dtype == np.asarray(want).dtype
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol, err_msg=key)
+    for got, want in zip(xp["grads"], grads_before):
+        np.testing.assert_array_equal(got, want)  # gradients are only read
 
 
 @pytest.mark.parametrize("name", sorted(PRIMITIVES))
@@ -147,9 +186,10 @@ def test_non_contiguous_arrays_are_updated_in_place(name, monkeypatch):
     options = PRIMITIVES[name][2][1]
     contiguous = make_arrays(name, [(4, 6)], np.float64, options, seed=1)
     # The same values, stored transposed: every array is a non-contiguous view of its base.
-    bases = {key: [np.ascontiguousarray(a.T) for a in arrays] for key, arrays in contiguous.items() if key != "steps"}
+    bases = {key: [np.ascontiguousarray(a.T) for a in arrays] for key, arrays in contiguous.items() if key != "counts"}
     strided = {key: [b.T for b in arrays] for key, arrays in bases.items()}
-    strided["steps"] = copy.deepcopy(contiguous.get("steps", []))
+    if "counts" in contiguous:
+        strided["counts"] = list(contiguous["counts"])
     assert not strided["params"][0].flags.c_contiguous
     for iteration in range(2):
         call(name, "numpy", contiguous, options, False, [iteration == 0])
@@ -157,13 +197,6 @@ def test_non_contiguous_arrays_are_updated_in_place(name, monkeypatch):
     for key, arrays in bases.items():
         for base, want in zip(arrays, contiguous[key]):
             np.testing.assert_array_equal(base.T, want, err_msg=key)
-
-
-def test_steps_are_float32_host_counters_incremented_in_place():
-    arrays = make_arrays("adam", [(3,)], np.float32, PRIMITIVES["adam"][2][0], seed=0)
-    counter = arrays["steps"][0]
-    call("adam", "numpy", arrays, PRIMITIVES["adam"][2][0], False)
-    assert arrays["steps"][0] is counter and counter.dtype == np.float32 and float(counter) == 1.0
 
 
 def _positional(function) -> list:
@@ -183,12 +216,15 @@ def test_backends_expose_the_same_primitive_signatures():
         assert getattr(NumpyBackend, name) is module_function
         assert _positional(getattr(CupyBackend, name)) == _positional(module_function)
         cupy_keywords = _keywords(getattr(CupyBackend, name))
-        # The kernel launchers take the reference's keywords (plus param_dtype for bfloat16 bits);
-        # the xp bodies behind RMSprop/Adagrad take **hyperparameters.
+        # The kernel launchers take the CPU's keywords (plus param_dtype for bfloat16 bits);
+        # the xp bodies behind RMSprop/Adagrad take **hyperparameters and are checked below.
         assert not cupy_keywords or cupy_keywords - {"param_dtype"} == _keywords(module_function)
-        xp_function = getattr(optim_xp, name)
+    for name in ("rmsprop_step", "adagrad_step"):
+        xp_function, module_function = getattr(optim_xp, name), getattr(optim_numpy, name)
         assert _positional(xp_function) == ["xp", *_positional(module_function)]
         assert _keywords(xp_function) == _keywords(module_function)
+    # One CUDA implementation each: SGD and Adam have kernels and no xp copy.
+    assert not hasattr(optim_xp, "sgd_step") and not hasattr(optim_xp, "adam_step")
 
 
 ALLOCATION_CASES = [
@@ -227,20 +263,17 @@ def test_cuda_backend_matches_numpy_backend(name):
     cuda_backend = gradflow.device("cuda").backend
     for option_index, options in enumerate(PRIMITIVES[name][2]):
         host = make_arrays(name, [(3, 5), (70000,)], np.float32, options, seed=option_index)
-        gpu = {key: [cupy.asarray(a) for a in arrays] for key, arrays in host.items() if key != "steps"}
-        gpu["steps"] = copy.deepcopy(host.get("steps", []))
+        gpu = {key: [cupy.asarray(a) for a in arrays] for key, arrays in host.items() if key != "counts"}
+        if "counts" in host:
+            gpu["counts"] = list(host["counts"])
         for iteration in range(3):
             for arrays, backend in ((host, NumpyBackend), (gpu, cuda_backend)):
-                states, takes_steps, _ = PRIMITIVES[name]
-                lists = [arrays["params"], arrays["grads"], *(arrays[s] for s in states)]
-                keywords = dict(options, maximize=bool(option_index % 2))
-                if takes_steps:
-                    lists.append(arrays["steps"])
-                if name == "sgd":
-                    keywords["first_steps"] = [iteration == 0] * 2
-                if name == "adam":
-                    keywords["decoupled_weight_decay"] = option_index == 2
+                lists = [arrays["params"], arrays["grads"], *(arrays[s] for s in PRIMITIVES[name][0])]
+                maximize = bool(option_index % 2)
+                keywords = primitive_keywords(name, arrays, options, maximize, [iteration == 0] * 2)
                 getattr(backend, f"{name}_step")(*lists, **keywords)
         for key, arrays in host.items():
+            if key == "counts":
+                continue
             for want, got in zip(arrays, gpu[key]):
                 np.testing.assert_allclose(cupy.asnumpy(got), want, rtol=1e-5, atol=1e-6, err_msg=key)

@@ -197,3 +197,73 @@ def test_float16_parameters_keep_float32_state_and_take_pytorch_float16_state(cl
     }
     torch_optimizer.load_state_dict({"param_groups": saved["param_groups"], "state": torch_state})
     assert all(torch_optimizer.state[torch_params[0]][name].dtype == torch.float16 for name in floating)
+
+
+def _to_gradflow(value, torch):
+    """A torch optimizer state dict with its tensors as gradflow tensors (same values, dtypes and layout)."""
+    if isinstance(value, torch.Tensor):
+        return gradflow.tensor(value.detach().numpy().copy())
+    if isinstance(value, dict):
+        return {key: _to_gradflow(item, torch) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_gradflow(item, torch) for item in value]
+    return value
+
+
+# (optimizer, options of the saved run, group keys the older release lacked, this optimizer's other choices)
+OLDER_STATE_DICTS = [
+    ("SGD", {"lr": 0.1, "momentum": 0.9}, ["nesterov", "maximize"], {"momentum": 0.5, "nesterov": True}),
+    ("Adam", {"lr": 0.05}, ["amsgrad", "maximize", "decoupled_weight_decay"], {"amsgrad": True}),
+    ("RMSprop", {"lr": 0.01}, ["momentum", "centered", "maximize"], {"momentum": 0.5, "centered": True}),
+    ("Adagrad", {"lr": 0.1}, ["maximize"], {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "missing", "other"), OLDER_STATE_DICTS, ids=[case[0] for case in OLDER_STATE_DICTS]
+)
+def test_state_dict_without_options_added_later_loads_like_pytorch(name, options, missing, other):
+    """A state dict from an older release lacks options added since; loading fills them as PyTorch's
+    ``__setstate__`` does (keeping the old behaviour), and the next steps match torch.
+
+    Before the fix the saved groups were used as they were and ``step()`` raised KeyError.
+    """
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    first, second = (rng.standard_normal(shape).astype(np.float32) for shape in [(3,), (2, 2)])
+    grads = [[rng.standard_normal(v.shape).astype(np.float32) for v in (first, second)] for _ in range(4)]
+
+    source = [torch.tensor(v.copy(), requires_grad=True) for v in (first, second)]
+    source_optimizer = getattr(torch.optim, name)([source[0]], **options)
+    source_optimizer.add_param_group({"params": [source[1]], "lr": options["lr"] / 2})
+    for grad_pair in grads[:2]:
+        for param, grad in zip(source, grad_pair):
+            param.grad = torch.from_numpy(grad.copy())
+        source_optimizer.step()
+    saved = source_optimizer.state_dict()
+    for group in saved["param_groups"]:
+        for key in missing:
+            del group[key]
+
+    torch_params = [p.detach().clone().requires_grad_() for p in source]
+    torch_optimizer = getattr(torch.optim, name)([torch_params[0]], lr=1.0)
+    torch_optimizer.add_param_group({"params": [torch_params[1]], "lr": 2.0})
+    torch_optimizer.load_state_dict(saved)
+
+    params = [gradflow.tensor(p.detach().numpy().copy(), requires_grad=True) for p in source]
+    # Options the saved groups lack must come from the old behaviour, not from this optimizer's defaults.
+    optimizer = getattr(optim, name)([params[0]], lr=1.0, maximize=True, **other)
+    optimizer.add_param_group({"params": [params[1]], "lr": 2.0})
+    optimizer.load_state_dict(_to_gradflow(saved, torch))
+
+    for group, torch_group in zip(optimizer.param_groups, torch_optimizer.param_groups):
+        for key in missing:
+            assert group[key] == torch_group[key]
+    for grad_pair in grads[2:]:
+        for param, torch_param, grad in zip(params, torch_params, grad_pair):
+            param.grad = gradflow.tensor(grad.copy())
+            torch_param.grad = torch.from_numpy(grad.copy())
+        optimizer.step()
+        torch_optimizer.step()
+    for param, torch_param in zip(params, torch_params):
+        np.testing.assert_allclose(param.detach().numpy(), torch_param.detach().numpy(), rtol=1e-6, atol=1e-6)

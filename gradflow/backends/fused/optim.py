@@ -1,8 +1,10 @@
-"""Multi-tensor SGD and Adam/AdamW: one kernel launch per parameter group and dtype (``kernels/optim.cu``).
+"""The CUDA backend's SGD and Adam/AdamW: one launch of ``kernels/optim.cu`` per parameter group and dtype.
 
-The primitives take the lists of arrays documented in ``gradflow/backends/optim_numpy.py``
-(the CPU implementation and the reference these kernels are tested against) and update
-parameters and state in place. On the GPU every tensor of a group is handled by ONE launch:
+The launchers take the lists of arrays documented in ``gradflow/backends/optim_numpy.py``
+(the CPU implementation: the reference these kernels are tested against) and update
+parameters and state in place; ``gradflow.optim._functional`` calls them (through
+``CupyBackend``) with the step-dependent scalars already computed. Every tensor of a
+group is handled by ONE launch:
 
 - a device table of ``[param, grad, state0, state1, state2, numel]`` per tensor (pointers as
   integers) and a chunk table of ``[tensor, first element]`` per ``CHUNK_ELEMENTS`` elements;
@@ -16,15 +18,14 @@ parameters and state in place. On the GPU every tensor of a group is handled by 
   the device-to-device copy bandwidth at 28 bytes per parameter, against 0.77 ms for
   ``torch.optim.Adam(fused=True)``; about 0.28 ms of host time per call.
 - scalars (learning rate, bias corrections) are kernel arguments; when the tensors' step
-  counts differ (parameters added later), a small per-tensor array carries the corrections.
+  counts differ (parameters added later), a small per-tensor array carries the corrections
+  (Adam's step sizes, SGD's first-step flags).
 - parameters of different dtypes go to one launch per dtype. float32 and float64 parameters
   keep state of their own dtype; float16 and bfloat16 parameters keep float32 state, compute
   in float32 and are rounded to nearest even once per step (mixed precision).
 - bfloat16 has no NumPy/CuPy dtype: pass its bits as uint16 arrays with ``param_dtype="bfloat16"``.
 - 16-byte vector loads when every pointer of the launch is 16-byte aligned (CuPy's allocations
   are); the last few elements of each tensor take the scalar path.
-
-``LAUNCHES`` counts kernel launches (tests check one launch per dtype group).
 """
 
 from __future__ import annotations
@@ -36,16 +37,12 @@ import numpy as np
 
 from ...errors import DeviceMismatchError, DtypeError, ShapeError
 from .. import kernels
-from ..optim_numpy import adam_step as _numpy_adam_step
-from ..optim_numpy import sgd_step as _numpy_sgd_step
 
 # Elements per chunk (one block's work item); a multiple of 4 keeps vector positions 16-byte aligned.
 CHUNK_ELEMENTS = 16384
 BLOCK = 256
 # Grid cap per SM: well above the resident blocks, so chunks spread as many even waves, not one long tail.
 GRID_BLOCKS_PER_SM = 32
-# Kernel launches so far (a test counter; nothing else reads it).
-LAUNCHES = 0
 
 _STORAGE = ("float", "double", "gf_half", "gf_bfloat16")
 KERNELS = tuple(f"gf_optim_{op}<{t}, {v}>" for op in ("adam", "sgd") for t in _STORAGE for v in ("false", "true"))
@@ -55,20 +52,6 @@ _LAYOUTS: OrderedDict = OrderedDict()
 _TABLE_CACHE_SIZE = 64  # distinct (device, layout) tables kept; bounded so nothing grows without end
 
 
-# -- bfloat16 bits on the host (the reference and the tests) -----------------------------------
-def bfloat16_bits_to_float32(bits: np.ndarray) -> np.ndarray:
-    """Decode bfloat16 values stored as uint16 bits (the high half of a float32)."""
-    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
-
-
-def float32_to_bfloat16_bits(values: np.ndarray) -> np.ndarray:
-    """Round float32 values to bfloat16 bits (uint16), to nearest even, as CUDA's cvt.rn.bf16.f32."""
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    bits = values.view(np.uint32).astype(np.uint64)  # uint64: the rounding add cannot overflow
-    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
-    return np.where(np.isnan(values), np.uint16(0x7FFF), rounded)  # NaN stays NaN (canonical, like CUDA)
-
-
 def _check_param_dtype(param_dtype) -> None:
     if param_dtype not in (None, "bfloat16"):
         raise ValueError(
@@ -76,41 +59,6 @@ def _check_param_dtype(param_dtype) -> None:
         )
 
 
-def _decoded(params, grads, param_dtype):
-    """float32 copies of the uint16 (bfloat16) parameters and gradients; other arrays as they are."""
-    if param_dtype is None:
-        return params, grads
-    return (
-        [bfloat16_bits_to_float32(p) if p.dtype == np.uint16 else p for p in params],
-        [bfloat16_bits_to_float32(g) if g.dtype == np.uint16 else g for g in grads],
-    )
-
-
-def _encode_back(params, decoded) -> None:
-    for param, values in zip(params, decoded):
-        if param is not values:
-            param[...] = float32_to_bfloat16_bits(values).reshape(param.shape)
-
-
-def numpy_sgd_step(params, grads, momentum_buffers, *, param_dtype=None, **hyperparameters) -> None:
-    """The CPU reference of ``cuda_sgd_step``: ``optim_numpy.sgd_step``, plus bfloat16 bits (see module doc)."""
-    _check_param_dtype(param_dtype)
-    decoded_params, decoded_grads = _decoded(params, grads, param_dtype)
-    _numpy_sgd_step(decoded_params, decoded_grads, momentum_buffers, **hyperparameters)
-    _encode_back(params, decoded_params)
-
-
-def numpy_adam_step(
-    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, param_dtype=None, **hyperparameters
-) -> None:
-    """The CPU reference of ``cuda_adam_step``: ``optim_numpy.adam_step``, plus bfloat16 bits (see module doc)."""
-    _check_param_dtype(param_dtype)
-    decoded_params, decoded_grads = _decoded(params, grads, param_dtype)
-    _numpy_adam_step(decoded_params, decoded_grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, **hyperparameters)
-    _encode_back(params, decoded_params)
-
-
-# -- the CUDA launchers ----------------------------------------------------------------------
 def _storage(array, param_dtype, op: str) -> str:
     """The kernel's storage type for a parameter array (and the state dtype it needs)."""
     dtype = np.dtype(array.dtype)
@@ -300,7 +248,6 @@ def _run(cupy, op: str, launch: _Launch, rows: list, aligned: bool, per_tensor, 
     ``per_tensor`` is None (every tensor uses ``uniform_args``) or a host float64 array indexed
     by position in the launch.
     """
-    global LAUNCHES
     device_id = cupy.cuda.runtime.getDevice()
     tensors, chunks, n_chunks = _tables(cupy, device_id, rows)
     name = f"gf_optim_{op}<{launch.storage}, {'true' if aligned else 'false'}>"
@@ -310,7 +257,6 @@ def _run(cupy, op: str, launch: _Launch, rows: list, aligned: bool, per_tensor, 
     head = (tensors, chunks, np.int64(n_chunks), np.int64(CHUNK_ELEMENTS), per_tensor_array)
     head += (np.int64(per_tensor is not None),)
     kernels.launch("optim", name, tensors, grid, BLOCK, head + uniform_args + args)
-    LAUNCHES += 1
 
 
 def _launch_all(op: str, params, grads, state_lists, param_dtype, launch_one) -> None:
@@ -348,7 +294,6 @@ def cuda_sgd_step(
     _check_param_dtype(param_dtype)
     if len(params) == 0:
         return
-    lr, momentum, dampening, weight_decay = float(lr), float(momentum), float(dampening), float(weight_decay)
     use_momentum = momentum != 0
     constants = (np.float64(-lr), np.float64(momentum), np.float64(1 - dampening), np.float64(weight_decay))
     flags = (np.int64(use_momentum), np.int64(bool(nesterov)), np.int64(bool(maximize)))
@@ -368,8 +313,9 @@ def cuda_adam_step(
     exp_avgs,
     exp_avg_sqs,
     max_exp_avg_sqs,
-    steps,
     *,
+    step_sizes,
+    bias_correction2_sqrts,
     lr,
     beta1,
     beta2,
@@ -382,18 +328,10 @@ def cuda_adam_step(
 ) -> None:
     """Adam / AdamW over CuPy arrays in place, one launch per parameter dtype (contract: ``optim_numpy.adam_step``).
 
-    ``steps`` are 0-d float32 host arrays, incremented in place. float16/bfloat16 parameters
-    need float32 moments. ``param_dtype="bfloat16"`` marks uint16 parameters as bfloat16 bits.
+    float16/bfloat16 parameters need float32 moments. ``param_dtype="bfloat16"`` marks uint16
+    parameters (and gradients) as bfloat16 bits.
     """
     _check_param_dtype(param_dtype)
-    lr, beta1, beta2, eps, weight_decay = float(lr), float(beta1), float(beta2), float(eps), float(weight_decay)
-    corrections, by_step = [], {}
-    for step in steps[: len(params)]:
-        step += 1  # t = t + 1 (0-d host array, in place), also for empty tensors, as the reference
-        t = float(step)
-        if t not in by_step:  # -lr / (1 - beta1^t), sqrt(1 - beta2^t)
-            by_step[t] = (-(lr / (1 - beta1**t)), (1 - beta2**t) ** 0.5)
-        corrections.append(by_step[t])
     if len(params) == 0:
         return
     decoupled = bool(decoupled_weight_decay) and weight_decay != 0
@@ -413,8 +351,10 @@ def cuda_adam_step(
     )
 
     def launch_one(cupy, launch, rows, aligned):
-        mine = [corrections[i] for i in launch.indices]
-        per_tensor = None if len(by_step) == 1 else np.array(mine, dtype=np.float64).reshape(-1)
+        # The kernel takes -lr / (1 - beta1^t) and sqrt(1 - beta2^t), uniform or per tensor.
+        mine = [(-step_sizes[i], bias_correction2_sqrts[i]) for i in launch.indices]
+        uniform = all(pair == mine[0] for pair in mine)
+        per_tensor = None if uniform else np.array(mine, dtype=np.float64).reshape(-1)
         uniform_args = (np.float64(mine[0][0]), np.float64(mine[0][1]))
         _run(cupy, "adam", launch, rows, aligned, per_tensor, uniform_args, args)
 

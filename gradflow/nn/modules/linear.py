@@ -28,6 +28,18 @@ class Linear(Module):
 
     Initialised as in PyTorch: W ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform_ with a = sqrt(5)),
     b ~ U(-1/sqrt(in), 1/sqrt(in)).
+
+    Example:
+        >>> import gradflow as gf
+        >>> layer = gf.nn.Linear(3, 2)
+        >>> layer
+        Linear(in_features=3, out_features=2, bias=True)
+        >>> layer.weight.shape, layer.bias.shape
+        ((2, 3), (2,))
+        >>> with gf.no_grad():
+        ...     _ = layer.weight.fill_(0.5), layer.bias.fill_(1.0)
+        >>> layer(gf.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])).tolist()
+        [[4.0, 4.0], [1.0, 1.0]]
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):

@@ -60,9 +60,19 @@ class SequentialLR(_Composite):
     schedule (its closed form where it has one).
 
     Example:
-        >>> warmup = LinearLR(optimizer, start_factor=0.1, total_iters=5)
-        >>> decay = ExponentialLR(optimizer, gamma=0.9)
-        >>> scheduler = SequentialLR(optimizer, schedulers=[warmup, decay], milestones=[5])
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> from gradflow.optim.lr_scheduler import ExponentialLR, LinearLR
+        >>> warmup = LinearLR(optimizer, start_factor=0.1, total_iters=2)
+        >>> decay = ExponentialLR(optimizer, gamma=0.5)
+        >>> scheduler = SequentialLR(optimizer, schedulers=[warmup, decay], milestones=[2])
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.005, 0.0275, 0.05, 0.025, 0.0125]
     """
 
     def __init__(
@@ -113,8 +123,18 @@ class ChainedScheduler(_Composite):
     """Steps every scheduler in order on each ``step()``, so their chainable forms multiply.
 
     Example:
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> from gradflow.optim.lr_scheduler import ConstantLR, ExponentialLR
         >>> scheduler = ChainedScheduler([ConstantLR(optimizer, factor=0.1, total_iters=2),
-        ...                               ExponentialLR(optimizer, gamma=0.9)])
+        ...                               ExponentialLR(optimizer, gamma=0.5)])
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.005, 0.0025, 0.0125, 0.00625]
     """
 
     def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:

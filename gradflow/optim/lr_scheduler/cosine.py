@@ -19,7 +19,16 @@ class CosineAnnealingLR(LRScheduler):
     which ``_get_closed_form_lr()`` returns.
 
     Example:
-        >>> scheduler = CosineAnnealingLR(optimizer, T_max=100, eta_min=1e-5)
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = CosineAnnealingLR(optimizer, T_max=4, eta_min=0.01)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.044142, 0.03, 0.015858, 0.01]
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:  # noqa: N803
@@ -69,7 +78,16 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     ``T_i`` the current cycle's length.
 
     Example:
-        >>> scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=10, T_mult=2)
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=2, T_mult=2)  # cycles of 2, 4, 8, ... epochs
+        >>> lrs = []
+        >>> for epoch in range(7):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.025, 0.05, 0.042678, 0.025, 0.007322, 0.05]
     """
 
     def __init__(

@@ -44,7 +44,16 @@ class CyclicLR(LRScheduler):
     (``gamma ** step``), or by a custom ``scale_fn`` with its ``scale_mode``.
 
     Example:
-        >>> scheduler = CyclicLR(optimizer, base_lr=0.01, max_lr=0.1, step_size_up=4)
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = CyclicLR(optimizer, base_lr=0.01, max_lr=0.05, step_size_up=2)  # stepped per batch
+        >>> lrs = []
+        >>> for batch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this batch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.01, 0.03, 0.05, 0.03, 0.01, 0.03]
     """
 
     def __init__(

@@ -19,7 +19,16 @@ class StepLR(LRScheduler):
     """Multiplies the rate by ``gamma`` every ``step_size`` epochs.
 
     Example:
-        >>> scheduler = StepLR(optimizer, step_size=30, gamma=0.1)  # 0.05 for epochs 0-29, 0.005 for 30-59, ...
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = StepLR(optimizer, step_size=2, gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005]
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
@@ -42,7 +51,16 @@ class MultiStepLR(LRScheduler):
     """Multiplies the rate by ``gamma`` at each milestone epoch (a repeated milestone applies gamma twice).
 
     Example:
-        >>> scheduler = MultiStepLR(optimizer, milestones=[30, 80], gamma=0.1)
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = MultiStepLR(optimizer, milestones=[2, 4], gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.05, 0.005, 0.005, 0.0005, 0.0005]
     """
 
     def __init__(
@@ -74,7 +92,16 @@ class ConstantLR(LRScheduler):
     """Scales the rate by ``factor`` until epoch ``total_iters``, then restores it.
 
     Example:
-        >>> scheduler = ConstantLR(optimizer, factor=0.5, total_iters=4)  # half rate for epochs 0-3
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = ConstantLR(optimizer, factor=0.5, total_iters=2)  # half rate for epochs 0-1
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.025, 0.025, 0.05, 0.05]
     """
 
     def __init__(
@@ -106,7 +133,16 @@ class LinearLR(LRScheduler):
     """Scales the rate by a factor moving linearly from ``start_factor`` to ``end_factor`` over ``total_iters``.
 
     Example:
-        >>> scheduler = LinearLR(optimizer, start_factor=0.25, total_iters=4)  # warm-up over 4 epochs
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = LinearLR(optimizer, start_factor=0.25, total_iters=3)  # warm-up over 3 epochs
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.0125, 0.025, 0.0375, 0.05, 0.05]
     """
 
     def __init__(
@@ -151,7 +187,16 @@ class ExponentialLR(LRScheduler):
     """Multiplies the rate by ``gamma`` every epoch.
 
     Example:
-        >>> scheduler = ExponentialLR(optimizer, gamma=0.9)
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = ExponentialLR(optimizer, gamma=0.5)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.025, 0.0125, 0.00625]
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
@@ -173,7 +218,16 @@ class PolynomialLR(LRScheduler):
     """Decays the rate as ``(1 - epoch / total_iters) ** power`` until ``total_iters``, then holds it (at 0).
 
     Example:
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
         >>> scheduler = PolynomialLR(optimizer, total_iters=4, power=1.0)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.0375, 0.025, 0.0125, 0.0, 0.0]
     """
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:

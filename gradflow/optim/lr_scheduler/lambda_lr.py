@@ -68,7 +68,16 @@ class LambdaLR(_LambdaState):
         lr_lambda: a function of the epoch, or one per param group.
 
     Example:
-        >>> scheduler = LambdaLR(optimizer, lr_lambda=lambda epoch: 0.95**epoch)
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = LambdaLR(optimizer, lr_lambda=lambda epoch: 1 / (epoch + 1))
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.025, 0.016667, 0.0125]
     """
 
     def get_lr(self) -> list[float]:
@@ -81,7 +90,16 @@ class MultiplicativeLR(_LambdaState):
     """Multiplies each group's rate by ``lr_lambda(epoch)`` at every step after the first.
 
     Example:
-        >>> scheduler = MultiplicativeLR(optimizer, lr_lambda=lambda epoch: 0.95)
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = MultiplicativeLR(optimizer, lr_lambda=lambda epoch: 0.5)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this epoch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.025, 0.0125, 0.00625]
     """
 
     def get_lr(self) -> list[float]:

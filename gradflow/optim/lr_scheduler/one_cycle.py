@@ -28,7 +28,16 @@ class OneCycleLR(LRScheduler):
     ``total_steps`` raises ValueError.
 
     Example:
-        >>> scheduler = OneCycleLR(optimizer, max_lr=0.1, epochs=10, steps_per_epoch=len(loader))
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
+        >>> scheduler = OneCycleLR(optimizer, max_lr=0.1, total_steps=6)  # stepped per batch
+        >>> lrs = []
+        >>> for batch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))  # the rate this batch trains with
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> lrs
+        [0.004, 0.099442, 0.081175, 0.046264, 0.013348, 0.0]
     """
 
     def __init__(

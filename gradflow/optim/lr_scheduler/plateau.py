@@ -22,8 +22,16 @@ class ReduceLROnPlateau(LRScheduler):
     ``cooldown`` epochs pass in which bad epochs are not counted.
 
     Example:
+        >>> import gradflow as gf
+        >>> optimizer = gf.optim.SGD([gf.zeros(1, requires_grad=True)], lr=0.05)
         >>> scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=2)
-        >>> scheduler.step(validation_loss)
+        >>> lrs = []
+        >>> for validation_loss in [1.0, 0.8, 0.9, 0.9, 0.9, 0.7]:  # no better than 0.8 for 3 > patience epochs
+        ...     optimizer.step()
+        ...     scheduler.step(validation_loss)
+        ...     lrs.append(scheduler.get_last_lr()[0])  # the rate the next epoch trains with
+        >>> lrs
+        [0.05, 0.05, 0.05, 0.05, 0.025, 0.025]
     """
 
     def __init__(

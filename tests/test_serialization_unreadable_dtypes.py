@@ -1,7 +1,6 @@
-"""Review tests for checkpoint files: a tampered file must raise CheckpointFormatError, never a raw exception.
+"""gradflow.load of an entry stored as a type NumPy cannot read (BF16, F8_*) raises CheckpointFormatError.
 
-Failed before the fix: an entry whose safetensors type NumPy cannot represent (BF16, F8_*) made the
-safetensors reader raise TypeError or AttributeError out of ``gradflow.load``.
+A tampered or foreign checkpoint must never surface the safetensors reader's TypeError or AttributeError.
 """
 
 from __future__ import annotations
