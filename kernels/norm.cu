@@ -1,5 +1,11 @@
-// Layer norm over the last axis of a C-contiguous (rows, cols) array.
+// Layer norm over the last axis of a C-contiguous (rows, cols) array. The launcher
+// (gradflow/backends/fused/norm.py) uses the row-cached kernels wherever a row fits in a block's
+// registers and the long-row kernels for longer rows:
 //
+// row-cached (below): gf_norm_forward_cached and gf_norm_backward_fused hold the row in registers,
+//                       so each input is read once; the fused backward also sums the weight/bias
+//                       gradient partials per block, which gf_norm_column_sum adds up.
+// long rows:
 // gf_norm_forward:      one block per row (grid-stride over rows). Each thread runs Welford's
 //                       update over its strided elements, the (count, mean, M2) triples are merged
 //                       across the warp with shuffles and across the block through shared memory
@@ -211,7 +217,7 @@ __global__ void __launch_bounds__(256) gf_norm_param_grad(const T* __restrict__ 
     }
 }
 
-// ---- Row-cached variants (selected by USE_CACHED_FORWARD / USE_FUSED_BACKWARD in norm.py) ----
+// ---- Row-cached kernels (every row that fits in a block's registers) ----
 //
 // Each thread holds PACKS packs of the row in registers: pack p = threadIdx.x + i * blockDim.x
 // for i < PACKS, present while p < cols / VEC. The launcher picks blockDim.x (a multiple of 32)

@@ -4,8 +4,9 @@ Forward is the backend's fused primitive ``dropout_forward`` (mask and scale in 
 pass): the CPU draws the mask with ``backend.rand``, the GPU with the Philox kernel
 of ``kernels/dropout.cu`` keyed by the backend's (seed, draws) state, so
 ``gradflow.manual_seed`` and ``get/set_rng_state`` replay masks on each device.
-Forward keeps the uint8 mask; backward multiplies by the scaled mask (a constant),
-so double backward needs nothing more.
+Forward keeps the uint8 mask. The derivative has one formula for every order:
+``grad * mask * scale``, a product of the incoming gradient with a constant, so under
+``create_graph=True`` it is recorded like any product and differentiates to itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from .inplace import apply_inplace
 
 
 class Dropout(Function):
+    """``x * mask * scale`` with the mask drawn by the fused primitive; backward is ``grad * mask * scale``."""
+
     @staticmethod
     def forward(ctx, x, p):
         out, mask = ctx.device.backend.dropout_forward(x, p)

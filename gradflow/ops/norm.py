@@ -1,18 +1,30 @@
-"""Normalisation: batch_norm, layer_norm and group_norm.
+"""Normalisation: layer_norm, group_norm and batch_norm, with one formula per derivative.
 
-Group norm and training-mode batch norm are one Function, ``Normalize``, with the
-classic closed-form backward: one pass over the normalised input ``xhat`` and the
-inverse standard deviation ``rstd``. Forward saves the input, its mean and ``rstd``
-(two small arrays) and rebuilds ``xhat`` in backward. Under ``create_graph=True``
-the backward recomputes mean and ``rstd`` with differentiable gradflow ops instead,
-so second derivatives are exact. Group norm reshapes into groups, normalises each,
-then applies its per-channel affine; eval-mode batch norm is an affine map built
-from plain ops.
+Layer norm views its input as ``(rows, D)`` and runs on the backend's fused primitives
+``layer_norm_forward``/``layer_norm_backward`` (NumPy on the CPU, ``kernels/norm.cu`` on
+the GPU). Group norm is the same op over ``(N * groups, group size)`` rows, followed by
+its per-channel affine. Training-mode batch norm, which normalises over every axis but
+the channels, is ``BatchNorm``: the same closed forms written against ``xp``. Eval-mode
+batch norm is an affine map built from plain ops.
 
-Layer norm views its input as ``(rows, D)`` and calls the backend's fused
-primitives (``layer_norm_forward``/``layer_norm_backward``: NumPy on the CPU,
-``kernels/norm.cu`` on the GPU); under ``create_graph=True`` its backward is the
-same differentiable closed form.
+Derivatives follow Chainer's ``ReLUGrad2`` pattern: ``LayerNorm.backward`` and
+``BatchNorm.backward`` call ``LayerNormBackward`` / ``BatchNormBackward``, Functions whose forward
+computes the first-order gradients on arrays (the fused primitive, or its ``xp`` closed
+form) and whose backward, ``_second_order``, is the one statement of the derivatives of
+those gradients. A plain backward runs with grad mode off, so the inner Function records
+nothing; under ``create_graph=True`` it is recorded, second derivatives go through
+``_second_order`` and higher ones through the gradflow ops it is written in.
+
+With ``xhat = (x - mean) * rstd`` and, over the normalised axes,
+``L(v) = v - mean(v) - xhat * mean(v * xhat)`` (symmetric; ``d xhat / dx = rstd * L``)::
+
+    first order, gw = grad * weight:   grad_x = rstd * L(gw)
+                                        grad_weight = sum(grad * xhat),  grad_bias = sum(grad)
+    second order, given cotangents a, wbar, bbar of grad_x, grad_weight, grad_bias:
+        d grad   = weight * rstd * L(a) + wbar * xhat + bbar
+        d weight = sum(grad * rstd * L(a))
+        d x      = rstd * L(wbar * grad)
+                   - rstd**2 * (xhat * mean(a * L(gw)) + mean(gw * xhat) * L(a) + mean(a * xhat) * L(gw))
 """
 
 from __future__ import annotations
@@ -21,90 +33,92 @@ import math
 import numbers
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import is_grad_enabled
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import require_float
 
 
-def _accumulation_array(xp, x):
-    """Half-precision inputs accumulate their statistics in float32, as PyTorch does."""
-    return x.astype(xp.float32) if x.dtype.itemsize < 4 else x
+def _project(v: Tensor, xhat: Tensor, axes: tuple) -> Tensor:
+    """``L(v) = v - mean(v) - xhat * mean(v * xhat)`` over ``axes`` (``rstd * L`` is d xhat / dx)."""
+    return v - v.mean(axes, keepdim=True) - xhat * (v * xhat).mean(axes, keepdim=True)
 
 
-def _moments(xp, x, axes, eps):
-    """Mean, centred input and inverse standard deviation (biased variance) over ``axes``, as arrays."""
-    values = _accumulation_array(xp, x)
-    mean = values.mean(axis=axes, keepdims=True)
-    centred = values - mean
-    var = (centred * centred).mean(axis=axes, keepdims=True)
-    return mean, centred, var, 1.0 / xp.sqrt(var + eps)
+def _total(*terms):
+    """The sum of the terms that are not None (None when all are)."""
+    present = [term for term in terms if term is not None]
+    return sum(present[1:], present[0]) if present else None
 
 
-def _normalized(x: Tensor, mean: Tensor, rstd: Tensor, axes: tuple, eps: float):
-    """``(xhat, rstd)`` as Tensors for backward.
+def _second_order(ctx, grad, x, weight, a, wbar, bbar):
+    """Gradients w.r.t. ``(grad, x, weight)`` of the first-order gradients, given their cotangents.
 
-    Without grad mode (a plain backward) the saved statistics are reused; with it
-    (``create_graph=True``) they are recomputed from ``x`` so they carry x's graph.
+    ``a``, ``wbar``, ``bbar`` are the cotangents of grad_x, grad_weight and grad_bias (None
+    where unused). The statistics are recomputed from ``x`` with gradflow ops, so that the
+    result, when it is differentiated again, carries their dependence on x.
     """
-    if not is_grad_enabled():
-        return (x - mean) * rstd, rstd
+    axes = ctx.axes
+    need_grad, need_x, need_weight = ctx.needs_input_grad[:3]
     centred = x - x.mean(axes, keepdim=True)
-    rstd = ((centred * centred).mean(axes, keepdim=True) + eps).rsqrt()
-    return centred * rstd, rstd
+    rstd = ((centred * centred).mean(axes, keepdim=True) + ctx.eps).rsqrt()
+    xhat = centred * rstd
+    gw = grad if weight is None else grad * weight
+    rstd_l_a = None if a is None else rstd * _project(a, xhat, axes)
+    d_grad = d_x = d_weight = None
+    if need_grad:
+        d_grad = _total(
+            None if rstd_l_a is None else (rstd_l_a if weight is None else rstd_l_a * weight),
+            None if wbar is None else wbar * xhat,
+            bbar,
+        )
+        if d_grad.shape != grad.shape:  # bbar alone: it broadcasts along the normalised axes
+            d_grad = d_grad.expand(grad.shape)
+    if need_weight and rstd_l_a is not None:
+        d_weight = grad * rstd_l_a  # at x's shape: the engine sums it to the weight's
+    if need_x:
+        curvature = None
+        if a is not None:
+            l_gw = _project(gw, xhat, axes)
+            curvature = -(rstd * rstd) * (
+                xhat * (a * l_gw).mean(axes, keepdim=True)
+                + (gw * xhat).mean(axes, keepdim=True) * _project(a, xhat, axes)
+                + (a * xhat).mean(axes, keepdim=True) * l_gw
+            )
+        d_x = _total(None if wbar is None else rstd * _project(wbar * grad, xhat, axes), curvature)
+    return d_grad, d_x, d_weight
 
 
-def _input_grad(grad_xhat: Tensor, xhat: Tensor, rstd: Tensor, axes: tuple) -> Tensor:
-    """d/dx of ``xhat = (x - mean(x)) * rstd(x)`` applied to ``grad_xhat``: the closed form."""
-    mean_grad = grad_xhat.mean(axes, keepdim=True)
-    mean_projection = (grad_xhat * xhat).mean(axes, keepdim=True)
-    return rstd * (grad_xhat - mean_grad - xhat * mean_projection)
+class _NormalizationBackward(Function):
+    """First-order gradients of a normalisation as an op of ``(grad, x, weight)``.
 
-
-class Normalize(Function):
-    """``(x - mean) * rstd`` over ``axes``, then ``* weight + bias`` (each broadcasting against x, or None).
-
-    Layer norm and training-mode batch norm are both this op; they differ in ``axes`` and in the
-    shape their affine parameters are given in. With ``running_mean``/``running_var`` (arrays
-    or None) the batch mean and unbiased batch variance also update them in place, as
-    PyTorch's batch norm does. Backward returns the affine gradients at x's shape and leaves
-    summing them back to the parameters' shapes to the engine.
+    A subclass's forward returns grad_x, then grad_weight and grad_bias where requested, and
+    sets ``ctx.axes`` and ``ctx.eps``; the backward is ``_second_order`` for every subclass.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, axes, eps, running_mean=None, running_var=None, momentum=0.0):
-        xp = ctx.device.backend.xp
-        mean, centred, var, rstd = _moments(xp, x, axes, eps)
-        out = centred * rstd
-        if weight is not None:
-            out = out * weight
-        if bias is not None:
-            out = out + bias
-        # The running statistics never take part in autograd: they are updated in place.
-        if running_mean is not None:
-            running_mean *= 1 - momentum
-            running_mean += (momentum * mean.reshape(-1)).astype(running_mean.dtype, copy=False)
-        if running_var is not None:
-            count = x.size // var.size
-            unbiased = var.reshape(-1) * (count / (count - 1))
-            running_var *= 1 - momentum
-            running_var += (momentum * unbiased).astype(running_var.dtype, copy=False)
-        ctx.axes, ctx.eps = axes, eps
-        ctx.save_for_backward(x, weight, mean, rstd)
-        return out.astype(x.dtype, copy=False)
+    def backward(ctx, *cotangents):
+        grad, x, weight = ctx.saved_tensors
+        rest = iter(cotangents[1:])
+        wbar = next(rest) if ctx.need_weight else None
+        bbar = next(rest) if ctx.need_bias else None
+        return _second_order(ctx, grad, x, weight, cotangents[0], wbar, bbar)
+
+
+def _per_input(ctx, grads: tuple) -> tuple:
+    """``(grad_x, grad_weight, grad_bias)``, None where not needed, from a backward Function's outputs."""
+    needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
+    return (grads[0] if needs_x else None), (grads[1] if needs_weight else None), (grads[-1] if needs_bias else None)
+
+
+class LayerNormBackward(_NormalizationBackward):
+    """``(grad_x[, grad_weight][, grad_bias])`` of layer norm over 2-D ``x``: the fused backward primitive."""
 
     @staticmethod
-    def backward(ctx, grad):
-        x, weight, mean, rstd = ctx.saved_tensors
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        xhat, rstd = _normalized(x, mean, rstd, ctx.axes, ctx.eps)
-        grad_x = None
-        if needs_x:
-            grad_xhat = grad if weight is None else grad * weight
-            grad_x = _input_grad(grad_xhat, xhat, rstd, ctx.axes)
-        grad_weight = grad * xhat if needs_weight else None
-        grad_bias = grad if needs_bias else None
-        return grad_x, grad_weight, grad_bias  # the engine fills None for the non-tensor arguments
+    def forward(ctx, grad, x, weight, mean, rstd, eps, need_weight, need_bias):
+        grads = ctx.device.backend.layer_norm_backward(grad, x, mean, rstd, weight, need_weight, need_bias)
+        ctx.axes, ctx.eps, ctx.need_weight, ctx.need_bias = (1,), eps, need_weight, need_bias
+        ctx.materialize_grads = False  # an unused gradient's cotangent stays None: no zeros to push through
+        ctx.save_for_backward(grad, x, weight)
+        return tuple(array for array in grads if array is not None)
 
 
 class LayerNorm(Function):
@@ -120,31 +134,82 @@ class LayerNorm(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight, mean, rstd = ctx.saved_tensors
-        needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-        if not is_grad_enabled():
-            # A plain backward: one fused primitive on arrays, nothing recorded.
-            grads = ctx.device.backend.layer_norm_backward(
-                grad._data,
-                x._data,
-                mean._data,
-                rstd._data,
-                None if weight is None else weight._data,
-                needs_weight,
-                needs_bias,
-            )
-            grad_x, grad_weight, grad_bias = (
-                None if array is None else Tensor._wrap(array, grad._device) for array in grads
-            )
-            return (grad_x if needs_x else None), grad_weight, grad_bias
-        # create_graph=True: the closed form from differentiable ops, with statistics recomputed from x.
-        xhat, rstd = _normalized(x, mean, rstd, (1,), ctx.eps)
-        grad_x = None
-        if needs_x:
-            grad_xhat = grad if weight is None else grad * weight
-            grad_x = _input_grad(grad_xhat, xhat, rstd, (1,))
-        grad_weight = (grad * xhat).sum(0) if needs_weight else None
-        grad_bias = grad.sum(0) if needs_bias else None
-        return grad_x, grad_weight, grad_bias
+        needs_weight, needs_bias = ctx.needs_input_grad[1:3]
+        return _per_input(ctx, LayerNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias))
+
+
+def _accumulation_array(xp, x):
+    """Half-precision inputs accumulate their statistics in float32, as PyTorch does."""
+    return x.astype(xp.float32) if x.dtype.itemsize < 4 else x
+
+
+class BatchNormBackward(_NormalizationBackward):
+    """``(grad_x[, grad_weight][, grad_bias])`` of training-mode batch norm: the closed form on arrays.
+
+    The parameter gradients come back at the parameters' ``(C, 1, ...)`` shape, in the
+    accumulation dtype (the engine casts them to the parameters' dtype).
+    """
+
+    @staticmethod
+    def forward(ctx, grad, x, weight, mean, rstd, eps, need_weight, need_bias):
+        axes = (0, *range(2, x.ndim))
+        ctx.axes, ctx.eps, ctx.need_weight, ctx.need_bias = axes, eps, need_weight, need_bias
+        ctx.materialize_grads = False
+        ctx.save_for_backward(grad, x, weight)
+        xp = ctx.device.backend.xp
+        grad_values = _accumulation_array(xp, grad)
+        xhat = (_accumulation_array(xp, x) - mean) * rstd
+        gw = grad_values if weight is None else grad_values * weight
+        mean_gw = gw.mean(axis=axes, keepdims=True)
+        mean_projection = (gw * xhat).mean(axis=axes, keepdims=True)
+        grads = [(rstd * (gw - mean_gw - xhat * mean_projection)).astype(x.dtype, copy=False)]
+        if need_weight:
+            grads.append((grad_values * xhat).sum(axis=axes, keepdims=True)[0])
+        if need_bias:
+            grads.append(grad_values.sum(axis=axes, keepdims=True)[0])
+        return tuple(grads)
+
+
+class BatchNorm(Function):
+    """Training-mode batch norm of ``(N, C, *)`` x, weight/bias at ``(C, 1, ...)`` (or None).
+
+    The statistics are taken over every axis but the channels. With ``running_mean`` /
+    ``running_var`` (arrays or None) the batch mean and unbiased batch variance also update
+    them in place, as PyTorch's batch norm does.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps, running_mean=None, running_var=None, momentum=0.0):
+        xp = ctx.device.backend.xp
+        axes = (0, *range(2, x.ndim))
+        values = _accumulation_array(xp, x)
+        mean = values.mean(axis=axes, keepdims=True)
+        centred = values - mean
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        rstd = 1.0 / xp.sqrt(var + eps)
+        out = centred * rstd
+        if weight is not None:
+            out = out * weight
+        if bias is not None:
+            out = out + bias
+        # The running statistics never take part in autograd: they are updated in place.
+        if running_mean is not None:
+            running_mean *= 1 - momentum
+            running_mean += (momentum * mean.reshape(-1)).astype(running_mean.dtype, copy=False)
+        if running_var is not None:
+            count = x.size // var.size
+            unbiased = var.reshape(-1) * (count / (count - 1))
+            running_var *= 1 - momentum
+            running_var += (momentum * unbiased).astype(running_var.dtype, copy=False)
+        ctx.eps = eps
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, rstd = ctx.saved_tensors
+        needs_weight, needs_bias = ctx.needs_input_grad[1:3]
+        return _per_input(ctx, BatchNormBackward.apply(grad, x, weight, mean, rstd, ctx.eps, needs_weight, needs_bias))
 
 
 def _affine(out: Tensor, weight, bias, channel_shape: tuple) -> Tensor:
@@ -217,13 +282,11 @@ def batch_norm(
         _verify_batch_size("batch_norm", input.shape)
         if eps <= 0.0:
             raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
-        axes = (0, *range(2, input.ndim))
         channel_shape = (-1,) + (1,) * (input.ndim - 2)
-        result = Normalize.apply(
+        result = BatchNorm.apply(
             input,
             None if weight is None else weight.reshape(channel_shape),
             None if bias is None else bias.reshape(channel_shape),
-            axes,
             float(eps),
             running_mean,
             running_var,
@@ -328,8 +391,9 @@ def group_norm(
             )
     _verify_batch_size("group_norm", (batch * channels // num_groups, num_groups, *input.shape[2:]))
     group_size = input.numel() // max(batch * num_groups, 1)
-    grouped = input.reshape(batch, num_groups, group_size)
-    out = Normalize.apply(grouped, None, None, (2,), float(eps)).reshape(input.shape)
+    # Each (sample, group) is a row of layer norm without affine: the fused primitives.
+    rows = input.reshape(batch * num_groups, group_size)
+    out = LayerNorm.apply(rows, None, None, float(eps)).reshape(input.shape)
     return _affine(out, weight, bias, (-1,) + (1,) * (input.ndim - 2))
 
 

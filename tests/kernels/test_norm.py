@@ -1,11 +1,12 @@
-"""Layer norm: the NumPy reference against torch, the wired op, and (on a GPU) the Welford kernels.
+"""Layer norm: the NumPy reference against torch, the wired op, and (on a GPU) the kernels.
 
 The CPU tests check ``numpy_layer_norm_forward`` / ``numpy_layer_norm_backward`` (the CPU
 backend's implementation) against torch's ``native_layer_norm`` and autograd, and the
-``layer_norm`` op built on them (gradients, second derivatives, errors). The ``cuda``
-tests compare each kernel with the NumPy reference, every output buffer filled with NaN
-before the launch, and the op on 'cuda' with the op on 'cpu', once with the row-cached kernels
-(``USE_CACHED_FORWARD`` / ``USE_FUSED_BACKWARD``) and once with the first, verified kernels.
+``layer_norm`` op built on them (gradients, second derivatives, errors), and which kernel
+the launchers pick for a row. The ``cuda`` tests compare each kernel with the NumPy
+reference, every output buffer filled with NaN before the launch: the row-cached kernels
+on rows that fit in registers, the long-row kernels (Welford forward, per-row backward,
+chunked parameter sums) on longer rows; and the op on 'cuda' with the op on 'cpu'.
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ def test_layer_norm_saved_input_modified_in_place_raises():
         out.sum().backward()
 
 
-# -- the choice between the row-cached and the first kernels (no GPU needed) -------------------
+# -- the choice between the row-cached and the long-row kernels (no GPU needed) ---------------
 VARIANTS = [
     ("float", 1),
     ("float", 4),
@@ -252,7 +253,7 @@ def test_cached_configs_for_the_benchmark_shapes():
     assert norm._cached_config(256, norm._forward_packs("float", 4), norm._FORWARD_MAX_BLOCK) == (128, 2)
     assert norm._cached_config(1024, norm._forward_packs("float", 4), norm._FORWARD_MAX_BLOCK) == (256, 4)
     assert norm._cached_config(1024, norm._backward_packs("float", 4), norm._BACKWARD_MAX_BLOCK) == (256, 4)
-    # Longer rows than the fused backward holds go back to the first kernels.
+    # Longer rows than the fused backward holds go to the long-row kernels.
     assert norm._cached_config(2050, norm._backward_packs("float", 4), norm._BACKWARD_MAX_BLOCK) is None
 
 
@@ -260,23 +261,18 @@ def test_cached_configs_for_the_benchmark_shapes():
 TOLERANCE = {np.float32: 1e-4, np.float16: 1e-2, np.float64: 1e-10}
 
 # The first row covers block and pack edges; the second the row-cached limits: 8192 float32 is
-# the longest fused-backward row, 8200 and 4097 fall back there (4097: unvectorised), and
-# (300, 1024) / (33, 4096) give each block several rows of column sums.
+# the longest fused-backward row, 8200 and 4097 (unvectorised) are past it, and (300, 1024) /
+# (33, 4096) give each block several rows of column sums. The third: long rows on several rows
+# (the long-row forward for every dtype, and chunked parameter-gradient sums).
 CUDA_SHAPES = [(1, 1), (3, 7), (5, 33), (2, 256), (7, 1000), (4, 1024), (1, 65537), (1, 1 << 20), (70000, 3)] + [
     (3, 8192),
     (2, 8200),
     (3, 4097),
     (300, 1024),
     (33, 4096),
+    (40, 40000),
+    (6, 40001),
 ]
-
-
-@pytest.fixture(params=[True, False], ids=["cached", "verified"])
-def kernel_variant(request, monkeypatch):
-    """Runs a test with the row-cached kernels and again with the first, verified ones."""
-    monkeypatch.setattr(norm, "USE_CACHED_FORWARD", request.param)
-    monkeypatch.setattr(norm, "USE_FUSED_BACKWARD", request.param)
-    return request.param
 
 
 def _poisoned(cupy, shape, dtype):
@@ -286,7 +282,7 @@ def _poisoned(cupy, shape, dtype):
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
 @pytest.mark.parametrize("rows, cols", CUDA_SHAPES)
-def test_cuda_kernels_match_the_reference(dtype, rows, cols, kernel_variant):
+def test_cuda_kernels_match_the_reference(dtype, rows, cols):
     import cupy
 
     x, weight, bias, grad = _operands(rows, cols, dtype, seed=rows + cols, loc=3.0, scale=2.0)
@@ -316,7 +312,7 @@ def test_cuda_kernels_match_the_reference(dtype, rows, cols, kernel_variant):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_cuda_kernels_without_affine_on_misaligned_and_non_contiguous_input(dtype, kernel_variant):
+def test_cuda_kernels_without_affine_on_misaligned_and_non_contiguous_input(dtype):
     import cupy
 
     rows, cols = 6, 128  # a multiple of every vector width: only the alignment refuses 16-byte loads
@@ -350,7 +346,7 @@ def test_cuda_kernels_without_affine_on_misaligned_and_non_contiguous_input(dtyp
 
 
 @pytest.mark.cuda
-def test_cuda_kernels_take_empty_inputs(kernel_variant):
+def test_cuda_kernels_take_empty_inputs():
     import cupy
 
     y, mean, rstd = norm.cuda_layer_norm_forward(cupy.zeros((0, 5), cupy.float32), None, None, 1e-5)
@@ -368,7 +364,7 @@ def test_cuda_kernels_take_empty_inputs(kernel_variant):
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [gf.float32, gf.float64])
-def test_layer_norm_on_cuda_matches_cpu(dtype, kernel_variant):
+def test_layer_norm_on_cuda_matches_cpu(dtype):
     results = {}
     for device in ("cpu", "cuda"):
         gf.manual_seed(0)
@@ -388,7 +384,7 @@ BACKWARD_FLAGS = [(True, False, True), (False, True, False), (False, False, True
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("need_weight, need_bias, affine", BACKWARD_FLAGS)
-def test_cuda_backward_flags(need_weight, need_bias, affine, kernel_variant):
+def test_cuda_backward_flags(need_weight, need_bias, affine):
     import cupy
 
     rows, cols = 257, 1024
@@ -411,9 +407,30 @@ def test_cuda_backward_flags(need_weight, need_bias, affine, kernel_variant):
             np.testing.assert_allclose(cupy.asnumpy(result), expected, rtol=2e-3, atol=2e-3)
 
 
+def _picks(dtype, cols: int) -> tuple[bool, bool]:
+    """Whether a row of ``cols`` (16-byte aligned) takes the row-cached forward and the fused backward."""
+    suffix = kernels.dtype_suffix(np.dtype(dtype))
+    width = norm._VECTOR_WIDTHS[suffix] if cols % norm._VECTOR_WIDTHS[suffix] == 0 else 1
+    forward = norm._cached_config(cols // width, norm._forward_packs(suffix, width), norm._FORWARD_MAX_BLOCK)
+    backward = norm._cached_config(cols // width, norm._backward_packs(suffix, width), norm._BACKWARD_MAX_BLOCK)
+    return forward is not None, backward is not None
+
+
+def test_every_kernel_is_reached_by_some_test_shape():
+    # The cuda tests above cover each kernel: the row-cached pair and both long-row paths.
+    picks = {(cached_forward, cached_backward) for dtype in (np.float32, np.float16, np.float64)
+             for _, cols in CUDA_SHAPES for cached_forward, cached_backward in [_picks(dtype, cols)]}  # fmt: skip
+    assert {(True, True), (True, False), (False, False)} <= picks
+    assert _picks(np.float32, 4096) == (True, True)
+    assert _picks(np.float32, 8200) == (True, False)
+    assert _picks(np.float32, 40000) == (False, False)
+
+
 @pytest.mark.cuda
-@pytest.mark.parametrize("dtype, cols", [(np.float32, 1024), (np.float16, 4096), (np.float64, 9000)])
-def test_cuda_switches_pick_the_kernels(dtype, cols, kernel_variant, monkeypatch):
+@pytest.mark.parametrize(
+    "dtype, cols", [(np.float32, 1024), (np.float16, 4096), (np.float64, 9000), (np.float32, 8200), (np.float32, 40000)]
+)
+def test_cuda_launchers_pick_the_kernels_by_row_length(dtype, cols, monkeypatch):
     import cupy
 
     names = []
@@ -421,9 +438,9 @@ def test_cuda_switches_pick_the_kernels(dtype, cols, kernel_variant, monkeypatch
     x = cupy.asarray(_operands(3, cols, dtype, seed=1)[0])
     y, mean, rstd = norm.cuda_layer_norm_forward(x, None, None, 1e-5)
     norm.cuda_layer_norm_backward(x, x, mean, rstd, None, True, True)
-    cached = kernel_variant and cols <= 4096  # 9000 float64 is past both cached limits
-    assert names[0].startswith("gf_norm_forward_cached<" if cached else "gf_norm_forward<")
-    if cached:
+    cached_forward, cached_backward = _picks(dtype, cols)
+    assert names[0].startswith("gf_norm_forward_cached<" if cached_forward else "gf_norm_forward<")
+    if cached_backward:
         assert names[1].startswith("gf_norm_backward_fused<")
         assert names[2:] == ["gf_norm_column_sum<float>"] * 2
     else:

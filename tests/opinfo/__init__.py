@@ -128,6 +128,8 @@ FAMILIES = (
     "loss",
     "layers",
     "misc",
+    "norm",
+    "dropout",
 )
 
 ALL_OPS = [op for family in FAMILIES for op in importlib.import_module(f"{__name__}.{family}").OPS]

@@ -25,11 +25,10 @@ from .. import kernels
 _SUFFIXES = ("float", "double", "gf_half")
 _VECTOR_WIDTHS = {"float": 4, "double": 2, "gf_half": 8}  # elements per 16-byte load
 
-# Switches between the row-cached kernels (one read of each input) and the first, verified
-# kernels (gf_norm_forward; gf_norm_backward + gf_norm_param_grad), which also serve rows too long
-# to cache. Set one to False to go back to the verified kernels for every shape.
-USE_CACHED_FORWARD = True
-USE_FUSED_BACKWARD = True
+# Rows are normalised by the row-cached kernels (gf_norm_forward_cached, gf_norm_backward_fused:
+# each input read once, held in registers) wherever the row fits in a block's registers; longer
+# rows go to the long-row kernels (gf_norm_forward: Welford, then a second read;
+# gf_norm_backward + gf_norm_param_grad), which take rows of any length.
 
 # Packs (of one vector width) a thread may hold in registers, and the largest blocks. The forward
 # holds x only, under __launch_bounds__(1024) (64 registers); the fused backward holds g, x and
@@ -160,7 +159,7 @@ def _cached_config(packs: int, held_packs: tuple[int, ...], max_block: int) -> t
 
     Few packs per thread and blocks of 128 to 512 threads come first (several resident blocks
     per multiprocessor hide one row's load latency); 8 packs per thread only where the largest
-    block needs them. None when the row does not fit: the caller falls back to the first kernels.
+    block needs them. None when the row does not fit: the caller uses the long-row kernels.
     """
     for limit in (128, 256, 512, 1024):
         if limit > max_block:
@@ -210,8 +209,8 @@ def _column_sum(partial, out, device_index: int) -> None:
 def cuda_layer_norm_forward(x, weight, bias, eps, out=None, mean_out=None, rstd_out=None):
     """``(y, mean, rstd)`` like ``numpy_layer_norm_forward``.
 
-    ``gf_norm_forward_cached`` (the row held in registers) where the row fits and
-    ``USE_CACHED_FORWARD`` is set, else ``gf_norm_forward`` (Welford, then a second read).
+    ``gf_norm_forward_cached`` (the row held in registers) where the row fits, else the
+    long-row ``gf_norm_forward`` (Welford, then a second read).
     """
     # Outputs and temporaries belong on x's GPU, whichever GPU is current for the caller.
     with x.device:
@@ -236,9 +235,7 @@ def _forward(x, weight, bias, eps, out, mean_out, rstd_out):
         return y, mean, rstd
     weight, bias = _parameter(cupy, weight, x.dtype), _parameter(cupy, bias, x.dtype)
     width = kernels.pack_width(x.dtype, cols, x, y, weight, bias)
-    config = None
-    if USE_CACHED_FORWARD:
-        config = _cached_config(cols // width, _forward_packs(suffix, width), _FORWARD_MAX_BLOCK)
+    config = _cached_config(cols // width, _forward_packs(suffix, width), _FORWARD_MAX_BLOCK)
     if config is None:
         name = f"gf_norm_forward<{suffix}, {width}>"
         block = _block_size(cols // width)
@@ -287,10 +284,10 @@ def cuda_layer_norm_backward(
 ):
     """``(grad_x, grad_weight or None, grad_bias or None)`` like ``numpy_layer_norm_backward``.
 
-    Where the row fits and ``USE_FUSED_BACKWARD`` is set, ``gf_norm_backward_fused`` reads
-    g and x once, writes grad_x and per-block column sums that ``gf_norm_column_sum`` adds up.
-    Otherwise ``gf_norm_backward`` writes grad_x (one block per row) and ``gf_norm_param_grad``
-    writes per-chunk column sums that one CuPy sum over chunks turns into the weight/bias gradients.
+    Where the row fits, ``gf_norm_backward_fused`` reads g and x once, writes grad_x and
+    per-block column sums that ``gf_norm_column_sum`` adds up. Longer rows go to
+    ``gf_norm_backward`` (grad_x, one block per row) and ``gf_norm_param_grad`` (per-chunk
+    column sums that one CuPy sum over chunks turns into the weight/bias gradients).
     """
     # The engine runs backward without making x's GPU current: allocate and launch on x's GPU.
     with x.device:
@@ -323,9 +320,7 @@ def _backward(
     width = kernels.pack_width(x.dtype, cols, grad, x, grad_x, weight)
     # The first arguments of both input-gradient kernels; the weight is never read without its flag.
     row_args = (grad, x, mean, rstd, x if weight is None else weight, grad_x)
-    config = None
-    if USE_FUSED_BACKWARD:
-        config = _cached_config(cols // width, _backward_packs(suffix, width), _BACKWARD_MAX_BLOCK)
+    config = _cached_config(cols // width, _backward_packs(suffix, width), _BACKWARD_MAX_BLOCK)
     if config is not None:
         block, held = config
         name = f"gf_norm_backward_fused<{suffix}, {width}, {held}>"
