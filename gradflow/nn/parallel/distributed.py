@@ -5,9 +5,11 @@ parameter's ``.grad`` averaged over the ranks (see ``reducer.py`` for the bucket
 that communication with backward), so every rank's optimizer takes the same step and the
 replicas stay identical.
 
->>> model = DistributedDataParallel(Net())        # doctest: +SKIP  (inside an mpiexec job)
->>> loss_fn(model(x), y).backward()               # doctest: +SKIP
->>> optimizer.step()                              # doctest: +SKIP
+In each process of an ``mpiexec`` (or ``gradflow run``) job::
+
+    model = DistributedDataParallel(Net())
+    loss_fn(model(x), y).backward()  # gradients averaged over the ranks when this returns
+    optimizer.step()
 """
 
 from __future__ import annotations
