@@ -113,10 +113,10 @@ def dim_sample(low=-2.0, high=2.0, keepdim_choices=(False, True), min_dims=1, al
 
 
 def _gather():
-    from . import arithmetic, elementwise, index, linalg, reduce, shape  # noqa: F401
+    from . import activation, arithmetic, cross_entropy, elementwise, index, linalg, reduce, shape, softmax  # noqa: F401
 
     found = []
-    for module in (arithmetic, elementwise, linalg, reduce, shape, index):
+    for module in (arithmetic, elementwise, linalg, reduce, shape, index, activation, softmax, cross_entropy):
         found.extend(module.OPS)
     return found
 
