@@ -1,7 +1,8 @@
 """Second derivatives of the fused ops match PyTorch's: Hessian-vector products in float64.
 
 Each fused op (relu, gelu exact and tanh, silu, sigmoid, tanh, softmax, log_softmax,
-scaled-dot-product attention with and without masks, cross_entropy with weights,
+scaled-dot-product attention with and without masks, multi-head attention (also with
+respect to its projection weights), cross_entropy with weights,
 ignore_index, label smoothing and every reduction) is wrapped in a scalar function
 ``sum(op(inputs) * w)`` with a fixed random ``w``. ``gradflow.autograd.functional.hvp``
 (which differentiates the op's backward Function, and that Function's backward again)
@@ -74,6 +75,28 @@ for _kind in ("none", "bool", "float", "causal"):
 
     CASES[f"sdpa_{_kind}_mask"] = (_sdpa(F), _sdpa(TF), [(2, 3, 5), (2, 4, 5), (2, 4, 3)])
 
+_PADDING = np.array([[False, True, False, False], [False, False, False, True]])  # (N=2, S=4)
+for _need_weights in (False, True):
+
+    def _mha(module, need_weights=_need_weights):
+        def run(query, key, value, in_weight, in_bias, out_weight, out_bias):
+            padding = torch.tensor(_PADDING) if module is TF else gf.tensor(_PADDING, device=query.device)
+            out, weights = module.multi_head_attention_forward(
+                query, key, value, 4, 2, in_weight, in_bias, None, None, False, 0.0, out_weight, out_bias,
+                training=False, key_padding_mask=padding, need_weights=need_weights,
+            )  # fmt: skip
+            # need_weights=False runs scaled_dot_product_attention (safe softmax), True plain softmax.
+            return weights if need_weights else out
+
+        return run
+
+    # Hessian-vector products with respect to the inputs and the projection weights and biases.
+    CASES[f"multi_head_attention_need_weights_{_need_weights}"] = (
+        _mha(F),
+        _mha(TF),
+        [(3, 2, 4), (4, 2, 4), (4, 2, 4), (12, 4), (12,), (4, 4), (4,)],
+    )
+
 _TARGET = np.array([[0, 2], [3, -100], [1, 1], [2, 0]])  # (N=4, d=2): one ignored
 _WEIGHT = np.array([0.5, 1.5, 1.0, 2.0])
 for _reduction in ("mean", "sum", "none"):
@@ -116,9 +139,11 @@ def test_hessian_vector_products_match_torch_in_float64(name, device):
     inputs = tuple(gf.tensor(a, device=device) for a in arrays)
     vs = tuple(gf.tensor(v, device=device) for v in vectors)
     value, products = hvp(our_scalar, inputs, vs)
-    want_value, want_products = torch.autograd.functional.hvp(
-        their_scalar, tuple(torch.tensor(a) for a in arrays), tuple(torch.tensor(v) for v in vectors)
-    )
+    # torch's math attention: its fused CPU kernels (flash) have no double backward.
+    with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+        want_value, want_products = torch.autograd.functional.hvp(
+            their_scalar, tuple(torch.tensor(a) for a in arrays), tuple(torch.tensor(v) for v in vectors)
+        )
     np.testing.assert_allclose(value.cpu().numpy(), want_value.numpy(), rtol=1e-12, atol=1e-12)
     for got, want in zip(products, want_products):
         assert got.dtype is gf.float64
