@@ -72,9 +72,8 @@ class SoftmaxBackward(Function):
             if need_grad:
                 grad_grad = SoftmaxBackward.apply(gg, out, axis, False)
             if need_out:
-                grad_out = gg * (grad - (grad * out).sum(axis, keepdim=True)) - grad * (gg * out).sum(
-                    axis, keepdim=True
-                )
+                row_dot = (grad * out).sum(axis, keepdim=True)
+                grad_out = gg * (grad - row_dot) - grad * (gg * out).sum(axis, keepdim=True)
         return grad_grad, grad_out, None, None
 
 
