@@ -112,13 +112,19 @@ def _unbatch(loss: Tensor, unbatched: bool, reduction: str) -> Tensor:
 # -- the shared forward and backward pieces --------------------------------------------------------
 
 
+def _kept_targets(xp, target, weight, ignore_index: int, dtype) -> tuple:
+    """(keep, safe_target, target_weight): k_n = t_n != ignore_index, ignored targets read class 0, and
+    target_weight = k_n w[t_n] (k_n without class weights) in ``dtype``."""
+    keep = target != ignore_index
+    safe_target = xp.where(keep, target, 0)
+    return keep, safe_target, keep.astype(dtype) if weight is None else weight[safe_target] * keep
+
+
 def _class_loss(xp, log_probs, target, weight, ignore_index, reduction, smoothing) -> tuple:
     """The reduced loss from log-probabilities, and what backward needs: (out, safe_target, target_weight, keep,
     denominator). loss_n = -k_n [(1 - eps) w[t] logp[n, t] + eps / C sum_c w[c] logp[n, c]], k_n = t != ignore_index.
     """
-    keep = target != ignore_index
-    safe_target = xp.where(keep, target, 0)  # ignored positions read class 0; keep masks them out
-    target_weight = keep.astype(log_probs.dtype) if weight is None else weight[safe_target] * keep
+    keep, safe_target, target_weight = _kept_targets(xp, target, weight, ignore_index, log_probs.dtype)
     picked = xp.take_along_axis(log_probs, xp.expand_dims(safe_target, 1), axis=1).squeeze(1)
     loss = -(1 - smoothing) * target_weight * picked
     if smoothing > 0:
@@ -291,11 +297,9 @@ class CrossEntropyBackward(Function):
         if ctx.needs_input_grad[1]:
             backend, xp = ctx.device.backend, ctx.device.backend.xp
             with backend.context():
-                keep = target._data != ctx.ignore_index
-                dtype = logits._data.dtype
                 weight_array = None if weight is None else weight._data
-                target_weight = (
-                    keep.astype(dtype) if weight is None else weight_array[xp.where(keep, target._data, 0)] * keep
+                keep, _, target_weight = _kept_targets(
+                    xp, target._data, weight_array, ctx.ignore_index, logits._data.dtype
                 )
                 row_total = _row_totals(xp, target_weight, keep, weight_array, ctx.label_smoothing, logits.shape[1])
             row_scale = scale.unsqueeze(1) if scale.ndim else scale
@@ -325,8 +329,7 @@ class SoftmaxCrossEntropy(Function):
         # when the host does not know it (each array op here is a kernel launch on a GPU).
         denominator = count
         if reduction == "mean" and count is None:
-            keep = target != ignore_index
-            target_weight = keep.astype(logits.dtype) if weight is None else weight[xp.where(keep, target, 0)] * keep
+            target_weight = _kept_targets(xp, target, weight, ignore_index, logits.dtype)[2]
             denominator = xp.asarray(xp.sum(target_weight))  # a 0-d array on every backend (NumPy returns a scalar)
         if reduction == "none":
             out = losses.reshape(target.shape)
