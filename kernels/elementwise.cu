@@ -1,13 +1,13 @@
-// Bias + activation, forward and backward (gradflow/backends/fused/elementwise.py launches these).
+// Activations, forward and backward (gradflow/backends/fused/elementwise.py launches these).
 //
-//   forward:   y = act(x + bias)            bias (C,) over the last axis of x, or none
-//   backward:  grad_x = grad * act'(x + bias)
-//              partial[chunk, c] = sum of grad_x[r, c] over the rows r of one chunk of rows
+//   forward:   y = act(x)
+//   backward:  grad_x = grad * act'(x)
 //
 // The activation is a runtime code (GF_ACT_* below, the same numbers as ACTIVATIONS in the
-// Python module): it is the same for every thread, so the switch never diverges, and one
-// instantiation per dtype serves all seven activations. Arithmetic is in float (double for
-// double); half values are converted on load and rounded once on store.
+// Python module, which a test checks by parsing this file): it is the same for every thread,
+// so the switch never diverges, and one instantiation per dtype and pack width serves all
+// seven activations. Arithmetic is in float (double for double); half values are converted on
+// load and rounded once on store.
 #include "common.cuh"
 
 #define GF_ACT_IDENTITY 0
@@ -103,123 +103,49 @@ template <typename T, int VEC> struct alignas(sizeof(T) * VEC) gf_ew_pack {
     T v[VEC];
 };
 
-// y = act(x + bias). The launcher picks VEC > 1 only when x and y are 16-byte aligned and,
-// with a bias, C % VEC == 0 (so a pack never crosses a row and bias + VEC is in range).
-// Elements past the last whole pack (n % VEC of them, only without a bias) take the tail loop.
+// y = act(x) over n flat elements. The launcher picks VEC > 1 only when x and y are 16-byte
+// aligned; the elements past the last whole pack (n % VEC of them) take the tail loop.
 template <typename T, int VEC>
-__global__ void gf_elementwise_bias_act_forward(const T* __restrict__ x, const T* __restrict__ bias,
-                                                T* __restrict__ y, long long n, long long C,
-                                                long long has_bias, long long act) {
+__global__ void gf_elementwise_activation_forward(const T* __restrict__ x, T* __restrict__ y, long long n,
+                                                  long long act) {
     typedef typename gf_acc<T>::type A;
     typedef gf_ew_pack<T, VEC> Pack;
     const long long packs = n / VEC;
     GF_GRID_STRIDE(p, packs) {
         const Pack in = reinterpret_cast<const Pack*>(x)[p];
-        const long long col = has_bias ? (p * VEC) % C : 0;
         Pack out;
 #pragma unroll
-        for (int k = 0; k < VEC; ++k) {
-            A z = gf_to_float(in.v[k]);
-            if (has_bias) z += gf_to_float(bias[col + k]);
-            out.v[k] = gf_from_acc<T>(gf_ew_act(z, act));
-        }
+        for (int k = 0; k < VEC; ++k) out.v[k] = gf_from_acc<T>(gf_ew_act((A)gf_to_float(in.v[k]), act));
         reinterpret_cast<Pack*>(y)[p] = out;
     }
     const long long done = packs * VEC;
     GF_GRID_STRIDE(t, n - done) {
         const long long i = done + t;
-        A z = gf_to_float(x[i]);
-        if (has_bias) z += gf_to_float(bias[i % C]);
-        y[i] = gf_from_acc<T>(gf_ew_act(z, act));
+        y[i] = gf_from_acc<T>(gf_ew_act((A)gf_to_float(x[i]), act));
     }
 }
 
-// grad_x = grad * act'(x + bias), elementwise (no bias gradient wanted). Same packing rules
-// as the forward kernel; grad must share x's dtype and alignment rule.
+// grad_x = grad * act'(x) over n flat elements; the same packing rules as the forward kernel
+// (grad must share x's dtype and be 16-byte aligned too for VEC > 1).
 template <typename T, int VEC>
-__global__ void gf_elementwise_bias_act_backward(const T* __restrict__ grad, const T* __restrict__ x,
-                                                 const T* __restrict__ bias, T* __restrict__ grad_x,
-                                                 long long n, long long C, long long has_bias,
-                                                 long long act) {
+__global__ void gf_elementwise_activation_backward(const T* __restrict__ grad, const T* __restrict__ x,
+                                                   T* __restrict__ grad_x, long long n, long long act) {
     typedef typename gf_acc<T>::type A;
     typedef gf_ew_pack<T, VEC> Pack;
     const long long packs = n / VEC;
     GF_GRID_STRIDE(p, packs) {
         const Pack g = reinterpret_cast<const Pack*>(grad)[p];
         const Pack in = reinterpret_cast<const Pack*>(x)[p];
-        const long long col = has_bias ? (p * VEC) % C : 0;
         Pack out;
 #pragma unroll
         for (int k = 0; k < VEC; ++k) {
-            A z = gf_to_float(in.v[k]);
-            if (has_bias) z += gf_to_float(bias[col + k]);
-            out.v[k] = gf_from_acc<T>(gf_ew_act_backward((A)gf_to_float(g.v[k]), z, act));
+            out.v[k] = gf_from_acc<T>(gf_ew_act_backward((A)gf_to_float(g.v[k]), (A)gf_to_float(in.v[k]), act));
         }
         reinterpret_cast<Pack*>(grad_x)[p] = out;
     }
     const long long done = packs * VEC;
     GF_GRID_STRIDE(t, n - done) {
         const long long i = done + t;
-        A z = gf_to_float(x[i]);
-        if (has_bias) z += gf_to_float(bias[i % C]);
-        grad_x[i] = gf_from_acc<T>(gf_ew_act_backward((A)gf_to_float(grad[i]), z, act));
-    }
-}
-
-// grad_x as above, fused with the bias gradient's partial column sums.
-//
-// x, grad and grad_x are (rows, C). The work is cut into tiles: `tile_w` columns (a power of
-// two, at most 32) by `rows_per_chunk` rows; tile t covers column tile t % col_tiles and row
-// chunk t / col_tiles. A block of blockDim.x threads (a multiple of tile_w; blockDim.x / tile_w
-// must be a power of two) sees each thread own one column of the tile (tx) and every
-// lanes-th row of the chunk starting at ty, so consecutive threads touch consecutive
-// addresses. The block then sums its lanes in shared memory and writes one partial sum per
-// column: partial[chunk * C + col], each element written exactly once over the whole grid.
-// Tiles are walked with a block-stride loop, so any grid size is correct.
-template <typename T>
-__global__ void gf_elementwise_bias_act_backward_bias(const T* __restrict__ grad, const T* __restrict__ x,
-                                                      const T* __restrict__ bias, T* __restrict__ grad_x,
-                                                      typename gf_acc<T>::type* __restrict__ partial,
-                                                      long long rows, long long C, long long has_bias,
-                                                      long long act, long long tile_w,
-                                                      long long rows_per_chunk) {
-    typedef typename gf_acc<T>::type A;
-    // Declared as double so the dynamic buffer is 8-byte aligned for either accumulator type.
-    extern __shared__ double gf_ew_shared[];
-    A* scratch = reinterpret_cast<A*>(gf_ew_shared);  // blockDim.x values
-
-    const int tw = (int)tile_w;
-    const int tx = threadIdx.x % tw;
-    const int ty = threadIdx.x / tw;
-    const int lanes = blockDim.x / tw;
-    const long long col_tiles = (C + tile_w - 1) / tile_w;
-    const long long chunks = (rows + rows_per_chunk - 1) / rows_per_chunk;
-    const long long tiles = col_tiles * chunks;
-
-    for (long long tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        const long long chunk = tile / col_tiles;
-        const long long col = (tile % col_tiles) * tile_w + tx;
-        const long long row_begin = chunk * rows_per_chunk;
-        const long long row_end = row_begin + rows_per_chunk < rows ? row_begin + rows_per_chunk : rows;
-        A acc = (A)0;
-        if (col < C) {
-            const A b = has_bias ? (A)gf_to_float(bias[col]) : (A)0;
-            for (long long r = row_begin + ty; r < row_end; r += lanes) {
-                const long long i = r * C + col;
-                const A g = gf_ew_act_backward((A)gf_to_float(grad[i]), (A)gf_to_float(x[i]) + b, act);
-                grad_x[i] = gf_from_acc<T>(g);
-                acc += g;
-            }
-        }
-        // Tree sum over the lanes of each column (lanes is a power of two); every thread
-        // reaches every barrier because the loop bounds are the same for the whole block.
-        scratch[threadIdx.x] = acc;
-        __syncthreads();
-        for (int stride = lanes / 2; stride > 0; stride >>= 1) {
-            if (ty < stride) scratch[threadIdx.x] += scratch[threadIdx.x + stride * tw];
-            __syncthreads();
-        }
-        if (ty == 0 && col < C) partial[chunk * C + col] = scratch[tx];
-        __syncthreads();  // scratch is rewritten by the next tile
+        grad_x[i] = gf_from_acc<T>(gf_ew_act_backward((A)gf_to_float(grad[i]), (A)gf_to_float(x[i]), act));
     }
 }

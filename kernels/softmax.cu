@@ -9,9 +9,10 @@
 // once. Longer rows take an online pass (running max and a sum rescaled whenever the max grows)
 // and then a write pass.
 //
-// Stability: the row maximum M is subtracted before exponentiating. As in gradflow/ops/softmax.py
-// (`_shifted`), a row whose maximum is not finite (all -inf, or holding +inf, or all NaN) is
-// left unshifted, so an all -inf row gives NaN (0 / 0) just as the NumPy reference does.
+// Stability: the row maximum M is subtracted before exponentiating. As in the NumPy reference
+// (numpy_softmax_forward in gradflow/backends/fused/softmax.py), a row whose maximum is not
+// finite (all -inf, or holding +inf, or all NaN) is left unshifted, so an all -inf row gives
+// NaN (0 / 0) there and here; attention's safe softmax then zeroes such rows.
 //
 // VECTOR = true reads and writes 16 bytes at a time (float4-sized packs); the launcher picks it
 // only when cols is a multiple of the pack width and every pointer is 16-byte aligned.

@@ -131,8 +131,8 @@ class CupyBackend:
             optim_xp.adagrad_step(self.xp, params, grads, state_sums, **hyperparameters)
 
     # -- fused primitives: kernels/*.cu (contracts and docstrings in gradflow/backends/fused/) ----
-    bias_act_forward = staticmethod(elementwise.cuda_bias_act_forward)
-    bias_act_backward = staticmethod(elementwise.cuda_bias_act_backward)
+    activation_forward = staticmethod(elementwise.cuda_activation_forward)
+    activation_backward = staticmethod(elementwise.cuda_activation_backward)
     softmax_forward = staticmethod(softmax.cuda_softmax_forward)
     softmax_backward = staticmethod(softmax.cuda_softmax_backward)
     cross_entropy_forward = staticmethod(loss.cuda_cross_entropy_forward)

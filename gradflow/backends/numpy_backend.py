@@ -96,8 +96,8 @@ class NumpyBackend:
     # -- fused primitives (references; the CuPy backend launches kernels/*.cu) ----
     # The functions themselves, so each contract and docstring lives once, in
     # gradflow/backends/fused/<family>.py, and a call costs no wrapper.
-    bias_act_forward = staticmethod(elementwise.numpy_bias_act_forward)
-    bias_act_backward = staticmethod(elementwise.numpy_bias_act_backward)
+    activation_forward = staticmethod(elementwise.numpy_activation_forward)
+    activation_backward = staticmethod(elementwise.numpy_activation_backward)
     softmax_forward = staticmethod(softmax.numpy_softmax_forward)
     softmax_backward = staticmethod(softmax.numpy_softmax_backward)
     cross_entropy_forward = staticmethod(loss.numpy_cross_entropy_forward)

@@ -1,12 +1,14 @@
 """Activations: sigmoid, tanh, relu, leaky_relu, elu, gelu (exact and tanh), silu, softplus.
 
-sigmoid, tanh, relu, gelu and silu run forward through the backend's fused bias +
-activation primitive (``bias_act_forward``: NumPy on the CPU, kernels/elementwise.cu on
-CUDA). gelu, silu and relu take their first-order backward from ``bias_act_backward``
-too; under ``create_graph=True`` they use the composite formulas below, which record
-and differentiate again. sigmoid and tanh keep torch's choice of saving the output and
-reading the derivative from it (one saved array either way, and the input may then be
-changed in place), so their backward stays the composite formula on the output.
+sigmoid, tanh, relu, gelu and silu run forward through the backend's fused activation
+primitive (``activation_forward``: NumPy on the CPU, kernels/elementwise.cu on CUDA).
+relu, gelu and silu take their backward from ``activation_backward`` through
+``ActivationBackward``, a differentiable Function (Chainer's ``ReLUGrad2`` pattern): its
+forward is the fused primitive and its backward is written once below in gradflow ops, so
+first- and higher-order gradients go through the same formulas. sigmoid and tanh keep
+torch's choice of saving the output and reading the derivative from it (one saved array
+either way, and the input may then be changed in place): their backward is one composite
+formula on the output, which differentiates again as it is.
 """
 
 from __future__ import annotations
@@ -14,27 +16,65 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import _state as _grad_state
 from ..dtypes import get_default_dtype
 from ..tensor import Tensor
 from ._checks import require_float
 from .compare import where
 
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_TANH_CUBIC = 0.044715
 
-def _fused_input_grad(ctx, grad: Tensor, saved: Tensor, activation: str) -> Tensor:
-    """grad * act'(saved) by the backend's fused primitive: the first-order backward path.
 
-    Only used with grad mode off (backward without ``create_graph``), where nothing is
-    recorded, so one kernel on the arrays replaces the composite formula's several ops.
+def _second_derivative(x: Tensor, activation: str) -> Tensor:
+    """act''(x) in gradflow ops (recorded under create_graph, so third derivatives work too).
+
+    gelu: act' = Phi + x phi, so act'' = phi (2 - x^2). silu: act' = s (1 + x (1 - s)), so
+    act'' = s (1 - s) (2 + x (1 - 2 s)). gelu_tanh: act = x s with s = sigmoid(2u),
+    u = c (x + k x^3); with q = s (1 - s), act' = s + 2 x q u' and
+    act'' = 2 q (2 u' + x (2 (1 - 2 s) u'^2 + u'')).
     """
-    grad_input, _ = ctx.device.backend.bias_act_backward(grad._data, saved._data, None, activation, False)
-    return Tensor._wrap(grad_input, ctx.device)
+    if activation == "gelu":
+        return _INV_SQRT_2PI * (-0.5 * x * x).exp() * (2 - x * x)
+    if activation == "silu":
+        s = x.sigmoid()
+        return s * (1 - s) * (2 + x * (1 - 2 * s))
+    # gelu_tanh
+    s = (2 * _SQRT_2_OVER_PI * (x + _GELU_TANH_CUBIC * x * x * x)).sigmoid()
+    du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_TANH_CUBIC * x * x)
+    d2u = (6 * _SQRT_2_OVER_PI * _GELU_TANH_CUBIC) * x
+    return 2 * s * (1 - s) * (2 * du + x * (2 * (1 - 2 * s) * du * du + d2u))
+
+
+class ActivationBackward(Function):
+    """``grad * act'(x)`` by the backend's fused ``activation_backward``: the backward of relu, gelu and silu.
+
+    It is linear in ``grad``, so its derivative along ``grad`` is this same Function applied to the
+    incoming gradient; along ``x`` it is ``grad * act''(x)`` (``_second_derivative``). For relu, ``x``
+    is relu's output (positive exactly where the input is) and act'' is 0.
+    """
+
+    @staticmethod
+    def forward(ctx, grad, x, activation):
+        ctx.activation = activation
+        ctx.save_for_backward(grad, x)
+        return ctx.device.backend.activation_backward(grad, x, activation)
+
+    @staticmethod
+    def backward(ctx, grad_grad_x):
+        grad, x = ctx.saved_tensors
+        activation = ctx.activation
+        grad_grad = ActivationBackward.apply(grad_grad_x, x, activation) if ctx.needs_input_grad[0] else None
+        grad_x = None
+        if ctx.needs_input_grad[1] and activation != "relu":
+            grad_x = grad_grad_x * grad * _second_derivative(x, activation)
+        return grad_grad, grad_x, None
 
 
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
-        out = ctx.device.backend.bias_act_forward(x, None, "sigmoid")
+        out = ctx.device.backend.activation_forward(x, "sigmoid")
         # The derivative is read from the output (as torch does), so x may change in place.
         ctx.save_for_backward(out)
         return out
@@ -48,7 +88,7 @@ class Sigmoid(Function):
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
-        out = ctx.device.backend.bias_act_forward(x, None, "tanh")
+        out = ctx.device.backend.activation_forward(x, "tanh")
         ctx.save_for_backward(out)
         return out
 
@@ -62,7 +102,7 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, x):
         if x.dtype.kind == "f":
-            out = ctx.device.backend.bias_act_forward(x, None, "relu")
+            out = ctx.device.backend.activation_forward(x, "relu")
         else:  # integer relu (no gradient) stays a plain maximum
             out = ctx.device.backend.xp.maximum(x, 0)
         ctx.save_for_backward(out)
@@ -71,12 +111,10 @@ class Relu(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        if not _grad_state.enabled:
-            # relu(z) > 0 exactly where z > 0, so the saved output stands in for the input.
-            return _fused_input_grad(ctx, grad, out, "relu")
-        # Zero only where out <= 0 (PyTorch's threshold_backward): a NaN input passes its gradient, as
-        # in the fused path, and an inf gradient beside a negative input gives 0, not inf * 0 = NaN.
-        return where(out <= 0, 0.0, grad)
+        # relu(z) > 0 exactly where z > 0, so the saved output stands in for the input. The kernel selects
+        # (PyTorch's threshold_backward): a NaN input passes its gradient, and an inf gradient beside a
+        # negative input gives 0, not inf * 0 = NaN.
+        return ActivationBackward.apply(grad, out, "relu")
 
 
 class LeakyRelu(Function):
@@ -109,48 +147,31 @@ class Elu(Function):
         return grad * where(x <= 0, ctx.alpha * x.clamp(max=0).exp(), 1.0)
 
 
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
 class Gelu(Function):
-    """GELU by the fused primitive; its derivative also written with gradflow ops so it differentiates again."""
+    """GELU by the fused primitive, exact (erf) or with torch's tanh approximation."""
 
     @staticmethod
     def forward(ctx, x, approximate):
         ctx.save_for_backward(x)
         ctx.activation = "gelu_tanh" if approximate == "tanh" else "gelu"
-        return ctx.device.backend.bias_act_forward(x, None, ctx.activation)
+        return ctx.device.backend.activation_forward(x, ctx.activation)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        if not _grad_state.enabled:
-            return _fused_input_grad(ctx, grad, x, ctx.activation)
-        if ctx.activation == "gelu_tanh":
-            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-            t = inner.tanh()
-            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
-            return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
-        cdf = 0.5 * (1 + (x * _INV_SQRT_2).erf())
-        pdf = _INV_SQRT_2PI * (-0.5 * x * x).exp()
-        return grad * (cdf + x * pdf)
+        return ActivationBackward.apply(grad, x, ctx.activation)
 
 
 class Silu(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ctx.device.backend.bias_act_forward(x, None, "silu")
+        return ctx.device.backend.activation_forward(x, "silu")
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        if not _grad_state.enabled:
-            return _fused_input_grad(ctx, grad, x, "silu")
-        s = x.sigmoid()
-        return grad * (s * (1 + x * (1 - s)))
+        return ActivationBackward.apply(grad, x, "silu")
 
 
 class Softplus(Function):

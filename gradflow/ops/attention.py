@@ -14,7 +14,6 @@ import math
 import warnings
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import is_grad_enabled
 from ..dtypes import bool as bool_dtype
 from ..errors import DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
@@ -24,7 +23,7 @@ from .dropout import dropout
 from .join import cat
 from .linalg import linear
 from .padding import pad
-from .softmax import softmax
+from .softmax import SoftmaxBackward, softmax
 
 _SDPA = "scaled_dot_product_attention"
 
@@ -33,6 +32,8 @@ class SafeSoftmax(Function):
     """Softmax over the last axis whose all -inf rows give zeros (PyTorch's ``_safe_softmax``).
 
     The backend's fused softmax (an all -inf row comes out NaN there), then those rows set to 0.
+    The backward is softmax's own (``SoftmaxBackward``, differentiable again): a zeroed row's
+    output is 0, so the same formula gives it a zero gradient.
     """
 
     @staticmethod
@@ -49,13 +50,7 @@ class SafeSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        if not is_grad_enabled():
-            # Zeroed rows give zero gradients through the same formula: y * (g - sum(g * y)).
-            backend = ctx.device.backend
-            with backend.context():
-                grad_array = backend.xp.broadcast_to(grad._data, out.shape)
-                return Tensor._wrap(backend.softmax_backward(grad_array, out._data, False), ctx.device)
-        return out * (grad - (grad * out).sum(-1, keepdim=True))
+        return SoftmaxBackward.apply(grad, out, out.ndim - 1, False)
 
 
 def _check_sdpa_inputs(query, key, value, attn_mask) -> None:

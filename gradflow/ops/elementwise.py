@@ -13,7 +13,7 @@ from ..autograd.function import Function
 from ..dtypes import get_default_dtype
 from ..errors import not_a_tensor
 from ..tensor import Tensor
-from .activation import tanh  # noqa: F401 - re-exported: one tanh, on the fused bias_act primitive
+from .activation import tanh  # noqa: F401 - re-exported: one tanh, on the fused activation primitive
 
 
 def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: str = "", uses: str = "input"):

@@ -8,20 +8,20 @@ of the targets that are not ignored (so all-ignored gives NaN, as in PyTorch).
 cross_entropy with class indices is one Function (``SoftmaxCrossEntropy``) over the
 backend's fused log-softmax + NLL primitives (NumPy reference on the CPU,
 kernels/loss.cu on CUDA): the forward returns each row's loss and logsumexp, the
-backward recomputes the softmax from the logsumexp and subtracts the (smoothed,
-weighted) one-hot target in one pass.
+backward (``CrossEntropyBackward``, itself a differentiable Function) recomputes the
+softmax from the logsumexp and subtracts the (smoothed, weighted) one-hot target in one
+pass; its own backward gives second derivatives through softmax's backward.
 """
 
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import is_grad_enabled
 from ..dtypes import int64, uint8
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import index_bounds, out_of_range_value
 from .loss import require_float_input, require_tensor, resolve_reduction
-from .softmax import log_softmax, softmax
+from .softmax import SoftmaxBackward, log_softmax, softmax
 
 # -- argument checks -------------------------------------------------------------------------------
 
@@ -112,13 +112,19 @@ def _unbatch(loss: Tensor, unbatched: bool, reduction: str) -> Tensor:
 # -- the shared forward and backward pieces --------------------------------------------------------
 
 
+def _kept_targets(xp, target, weight, ignore_index: int, dtype) -> tuple:
+    """(keep, safe_target, target_weight): k_n = t_n != ignore_index, ignored targets read class 0, and
+    target_weight = k_n w[t_n] (k_n without class weights) in ``dtype``."""
+    keep = target != ignore_index
+    safe_target = xp.where(keep, target, 0)
+    return keep, safe_target, keep.astype(dtype) if weight is None else weight[safe_target] * keep
+
+
 def _class_loss(xp, log_probs, target, weight, ignore_index, reduction, smoothing) -> tuple:
     """The reduced loss from log-probabilities, and what backward needs: (out, safe_target, target_weight, keep,
     denominator). loss_n = -k_n [(1 - eps) w[t] logp[n, t] + eps / C sum_c w[c] logp[n, c]], k_n = t != ignore_index.
     """
-    keep = target != ignore_index
-    safe_target = xp.where(keep, target, 0)  # ignored positions read class 0; keep masks them out
-    target_weight = keep.astype(log_probs.dtype) if weight is None else weight[safe_target] * keep
+    keep, safe_target, target_weight = _kept_targets(xp, target, weight, ignore_index, log_probs.dtype)
     picked = xp.take_along_axis(log_probs, xp.expand_dims(safe_target, 1), axis=1).squeeze(1)
     loss = -(1 - smoothing) * target_weight * picked
     if smoothing > 0:
@@ -143,7 +149,7 @@ def _class_view(weight, ndim: int):
 
 def _row_totals(xp, target_weight, keep, weight, smoothing: float, classes: int):
     """A_n = sum_c a[n, c] with a kept class axis, where a[n, c] = k_n [(1 - eps) w[t] [c == t] + eps / C w[c]]
-    is the smoothed, weighted one-hot target whose gradient coefficient the backward passes need."""
+    is the smoothed, weighted one-hot target: the gradient of cross_entropy's loss_n is A_n p[n, :] - a[n, :]."""
     row_total = (1 - smoothing) * target_weight
     if smoothing > 0:
         weight_sum = classes if weight is None else xp.sum(weight)
@@ -155,18 +161,15 @@ def _axis_shape(axis: int, size: int, ndim: int) -> tuple:
     return tuple(size if position == axis else 1 for position in range(ndim))
 
 
-def _subtract_targets(xp, array, safe_target, target_weight, keep, weight, smoothing: float) -> None:
-    """``array -= a`` in place (a of ``_row_totals``), touching only the target entries when eps is 0."""
+def _subtract_targets(xp, array, safe_target, target_weight) -> None:
+    """``array[n, t_n, ...] -= target_weight[n, ...]`` in place: the weighted one-hot of nll_loss's gradient."""
     # logits[n, t_n, i, j, ...]: aranges along the batch and spatial axes, the targets along the classes.
     positions = [
         xp.arange(size).reshape(_axis_shape(axis, size, safe_target.ndim))
         for axis, size in enumerate(safe_target.shape)
     ]
     positions.insert(1, safe_target)
-    array[tuple(positions)] -= (1 - smoothing) * target_weight  # one entry per position: no repeats to add up
-    if smoothing > 0:
-        kept = xp.expand_dims(keep, 1).astype(array.dtype)
-        array -= (smoothing / array.shape[1]) * (kept if weight is None else _class_view(weight, array.ndim) * kept)
+    array[tuple(positions)] -= target_weight  # one entry per position: no repeats to add up
 
 
 def _reduction_scale(ctx, grad: Tensor, denominator) -> Tensor:
@@ -211,7 +214,7 @@ class NegativeLogLikelihood(Function):
         backend = ctx.device.backend
         with backend.context():
             negated_targets = backend.xp.zeros(ctx.input_shape, target_weight._data.dtype)
-            _subtract_targets(backend.xp, negated_targets, safe_target._data, target_weight._data, None, None, 0.0)
+            _subtract_targets(backend.xp, negated_targets, safe_target._data, target_weight._data)
         scale = _reduction_scale(ctx, grad, denominator)
         return Tensor._wrap(negated_targets, ctx.device) * scale, None, None, None, None
 
@@ -252,14 +255,66 @@ def _from_class_rows(xp, rows, shape):
     return xp.moveaxis(rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
 
 
+class CrossEntropyBackward(Function):
+    """d(sum_n scale[n] loss[n]) / d logits by the backend's fused ``cross_entropy_backward``.
+
+    ``scale`` is one gradient per row of targets (the targets' shape, 'none') or a 0-d one
+    shared by all. The result is ``scale[n] (A_n p[n, :] - a[n, :])`` (see ``_row_totals``;
+    0 on ignored rows) with ``p = softmax(logits)``, recomputed from the saved logsumexp ``lse``.
+    Its own backward, for an incoming ``gg``: along ``scale`` it is ``sum_c gg (A p - a)``, the
+    fused primitive again with a unit scale; along the logits it is softmax's backward of
+    ``gg * scale * A`` at ``p`` (``SoftmaxBackward``, differentiable again). The target, the class
+    weights and ``lse`` (a function of the logits, accounted for through ``p``) get no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, scale, logits, target, weight, lse, ignore_index, label_smoothing):
+        backend = ctx.device.backend
+        xp = backend.xp
+        ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
+        ctx.save_for_backward(scale, logits, target, weight, lse)
+        rows = backend.cross_entropy_backward(
+            scale.reshape(-1) if scale.ndim else scale,
+            _class_rows(xp, logits),
+            target.reshape(-1),
+            weight,
+            lse,
+            ignore_index,
+            label_smoothing,
+        )
+        return _from_class_rows(xp, rows, logits.shape)
+
+    @staticmethod
+    def backward(ctx, gg):
+        scale, logits, target, weight, lse = ctx.saved_tensors
+        grad_scale = grad_logits = None
+        if ctx.needs_input_grad[0]:
+            unit = Tensor._wrap(ctx.device.backend.xp.ones((), scale._data.dtype), ctx.device)
+            per_class = CrossEntropyBackward.apply(
+                unit, logits, target, weight, lse, ctx.ignore_index, ctx.label_smoothing
+            )
+            grad_scale = (gg * per_class).sum(1) if scale.ndim else (gg * per_class).sum()
+        if ctx.needs_input_grad[1]:
+            backend, xp = ctx.device.backend, ctx.device.backend.xp
+            with backend.context():
+                weight_array = None if weight is None else weight._data
+                keep, _, target_weight = _kept_targets(
+                    xp, target._data, weight_array, ctx.ignore_index, logits._data.dtype
+                )
+                row_total = _row_totals(xp, target_weight, keep, weight_array, ctx.label_smoothing, logits.shape[1])
+            row_scale = scale.unsqueeze(1) if scale.ndim else scale
+            coefficient = gg * (row_scale * Tensor._wrap(row_total, ctx.device))
+            grad_logits = SoftmaxBackward.apply(coefficient, softmax(logits, dim=1), 1, False)
+        return grad_scale, grad_logits, None, None, None, None, None
+
+
 class SoftmaxCrossEntropy(Function):
     """Fused log-softmax + NLL over dim 1 with class weights, ignore_index and label smoothing.
 
-    Forward and first-order backward are the backend's fused primitives over (rows, C)
-    (``cross_entropy_forward`` / ``cross_entropy_backward``: NumPy on the CPU, kernels/loss.cu
-    on CUDA); (N, C, d1, ...) logits are moved class-last into N * d1 * ... rows around them.
-    The gradient with respect to the logits is A_n softmax[n, :] - a[n, :] (see ``_row_totals``),
-    times the reduction's scale; the softmax is recomputed from the saved per-row logsumexp.
+    Forward is the backend's fused primitive over (rows, C) (``cross_entropy_forward``: NumPy on
+    the CPU, kernels/loss.cu on CUDA); (N, C, d1, ...) logits are moved class-last into
+    N * d1 * ... rows around it. The backward is ``CrossEntropyBackward`` on the incoming
+    gradient times the reduction's scale.
     """
 
     @staticmethod
@@ -274,8 +329,7 @@ class SoftmaxCrossEntropy(Function):
         # when the host does not know it (each array op here is a kernel launch on a GPU).
         denominator = count
         if reduction == "mean" and count is None:
-            keep = target != ignore_index
-            target_weight = keep.astype(logits.dtype) if weight is None else weight[xp.where(keep, target, 0)] * keep
+            target_weight = _kept_targets(xp, target, weight, ignore_index, logits.dtype)[2]
             denominator = xp.asarray(xp.sum(target_weight))  # a 0-d array on every backend (NumPy returns a scalar)
         if reduction == "none":
             out = losses.reshape(target.shape)
@@ -290,37 +344,10 @@ class SoftmaxCrossEntropy(Function):
     @staticmethod
     def backward(ctx, grad):
         logits, target, weight, lse, denominator = ctx.saved_tensors
-        backend, device, smoothing = ctx.device.backend, ctx.device, ctx.label_smoothing
-        xp = backend.xp
-        weight = None if weight is None else weight._data
-        scale = _reduction_scale(ctx, grad, denominator)
-        if not is_grad_enabled():
-            # The usual backward: nothing is recorded, so one fused call writes the whole gradient.
-            with backend.context():
-                row_scale = scale._data.reshape(-1) if ctx.reduction == "none" else scale._data
-                rows = backend.cross_entropy_backward(
-                    row_scale,
-                    _class_rows(xp, logits._data),
-                    target._data.reshape(-1),
-                    weight,
-                    lse._data,
-                    ctx.ignore_index,
-                    smoothing,
-                )
-                gradient = _from_class_rows(xp, rows, logits.shape)
-            return Tensor._wrap(gradient, device), None, None, None, None, None, None
-        # Under create_graph the softmax is recomputed with recorded ops, so double backward reaches the logits.
-        with backend.context():
-            keep = target._data != ctx.ignore_index
-            safe_target = xp.where(keep, target._data, 0)
-            dtype = logits._data.dtype
-            target_weight = keep.astype(dtype) if weight is None else weight[safe_target] * keep
-            row_total = _row_totals(xp, target_weight, keep, weight, smoothing, logits.shape[1])
-            negated_targets = xp.zeros(logits.shape, dtype)
-            _subtract_targets(xp, negated_targets, safe_target, target_weight, keep, weight, smoothing)
-        probs = softmax(logits, dim=1)
-        gradient = probs * Tensor._wrap(row_total, device) + Tensor._wrap(negated_targets, device)
-        return gradient * scale, None, None, None, None, None, None
+        # One gradient per target ('none', the targets' shape) or one for all.
+        scale = grad if ctx.reduction == "none" else _reduction_scale(ctx, grad, denominator)
+        gradient = CrossEntropyBackward.apply(scale, logits, target, weight, lse, ctx.ignore_index, ctx.label_smoothing)
+        return gradient, None, None, None, None, None, None
 
 
 def _probability_cross_entropy(input: Tensor, target: Tensor, weight, reduction: str, label_smoothing: float):

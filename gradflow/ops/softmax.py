@@ -4,14 +4,16 @@ Both subtract the row maximum before exponentiating, so float32 logits of
 +-1e4 give finite values and gradients. Forward and first-order backward are the
 backend's fused primitives over the last axis (``softmax_forward`` /
 ``softmax_backward``: NumPy on the CPU, kernels/softmax.cu on CUDA); another
-dimension is moved last around the call. Under ``create_graph`` the backward is
-written with gradflow ops on the saved output, so second derivatives work.
+dimension is moved last around the call. The backward is ``SoftmaxBackward``, a
+differentiable Function whose forward is the fused primitive and whose own backward
+is written once in gradflow ops, so first- and higher-order gradients go through
+the same formulas (attention's safe softmax and cross_entropy's second derivative
+use it too).
 """
 
 from __future__ import annotations
 
 from ..autograd.function import Function
-from ..autograd.grad_mode import is_grad_enabled
 from ..tensor import Tensor
 from ._checks import normalize_dim, require_float
 
@@ -33,13 +35,51 @@ def _along_last(xp, primitive, arrays, axis, *args):
     return xp.moveaxis(moved, last, axis)
 
 
-def _fused_backward(ctx, grad, out, log: bool):
-    """The input gradient as one fused backend call on arrays (first-order backward: nothing is recorded)."""
-    backend = ctx.device.backend
-    with backend.context():
-        grad_array = backend.xp.broadcast_to(grad._data, out._data.shape)
-        result = _along_last(backend.xp, backend.softmax_backward, (grad_array, out._data), ctx.axis, log)
-    return Tensor._wrap(result, ctx.device)
+class SoftmaxBackward(Function):
+    """The input gradient of softmax (``log=False``) or log-softmax from its output ``out``, along ``axis``.
+
+    Forward: the backend's fused ``softmax_backward``: ``out * (grad - sum(grad * out))`` for
+    softmax, ``grad - exp(out) * sum(grad)`` for log-softmax (sums along ``axis``; ``axis`` None
+    for a 0-d input). Backward, with ``gg`` the incoming gradient and ``s = sum(grad * out)``:
+
+    - softmax: along ``grad`` the map is symmetric, so it is this Function on ``gg``; along
+      ``out`` it is ``gg * (grad - s) - grad * sum(gg * out)``;
+    - log-softmax: along ``grad`` ``gg - sum(gg * p)``, along ``out`` ``-gg * p * sum(grad)``,
+      with ``p = exp(out)``.
+    """
+
+    @staticmethod
+    def forward(ctx, grad, out, axis, log):
+        backend = ctx.device.backend
+        ctx.axis, ctx.log = axis, log
+        ctx.save_for_backward(grad, out)
+        grad = backend.xp.broadcast_to(grad, out.shape)
+        return _along_last(backend.xp, backend.softmax_backward, (grad, out), axis, log)
+
+    @staticmethod
+    def backward(ctx, gg):
+        grad, out = ctx.saved_tensors
+        axis = ctx.axis
+        need_grad, need_out = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_grad = grad_out = None
+        if ctx.log:
+            p = out.exp()
+            if need_grad:
+                grad_grad = gg - (gg * p).sum(axis, keepdim=True)
+            if need_out:
+                grad_out = -gg * p * grad.sum(axis, keepdim=True)
+        else:
+            if need_grad:
+                grad_grad = SoftmaxBackward.apply(gg, out, axis, False)
+            if need_out:
+                row_dot = (grad * out).sum(axis, keepdim=True)
+                grad_out = gg * (grad - row_dot) - grad * (gg * out).sum(axis, keepdim=True)
+        return grad_grad, grad_out, None, None
+
+
+def softmax_backward(grad: Tensor, out: Tensor, dim: int | None, log: bool = False) -> Tensor:
+    """The input gradient of softmax (or log-softmax) along ``dim`` from its output: one differentiable op."""
+    return SoftmaxBackward.apply(grad, out, dim, log)
 
 
 class Softmax(Function):
@@ -54,10 +94,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        if not is_grad_enabled():
-            return _fused_backward(ctx, grad, out, False)
-        # Recorded (create_graph): d softmax = y * (g - sum(g * y)) along the row, in gradflow ops.
-        return out * (grad - (grad * out).sum(ctx.axis, keepdim=True))
+        return SoftmaxBackward.apply(grad, out, ctx.axis, False)
 
 
 class LogSoftmax(Function):
@@ -72,10 +109,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
-        if not is_grad_enabled():
-            return _fused_backward(ctx, grad, out, True)
-        # Recorded (create_graph): d log_softmax = g - softmax * sum(g) along the row, in gradflow ops.
-        return grad - out.exp() * grad.sum(ctx.axis, keepdim=True)
+        return SoftmaxBackward.apply(grad, out, ctx.axis, True)
 
 
 def _prepare(op: str, input, dim, dtype):

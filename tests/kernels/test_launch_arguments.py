@@ -145,16 +145,13 @@ def test_elementwise_and_dropout_launchers_match_the_signatures(dtype, launches)
     rng = np.random.default_rng(1)
     for shape in [(3, 7), (4, 16), (10,)]:
         x = _wrap(rng.normal(size=shape).astype(dtype))
-        bias = _wrap(np.ones(shape[-1], dtype))
         for activation in elementwise.ACTIVATIONS:
-            elementwise.cuda_bias_act_forward(x, bias, activation)
-            elementwise.cuda_bias_act_backward(x, x, bias, activation, True)
-            elementwise.cuda_bias_act_backward(x, x, None, activation, False)
+            elementwise.cuda_activation_forward(x, activation)
+            elementwise.cuda_activation_backward(x, x, activation)
         dropout.cuda_dropout_forward(x, 0.3, 2**40 + 7, 5)
     assert {name.split("<")[0] for name in launches.names} == {
-        "gf_elementwise_bias_act_forward",
-        "gf_elementwise_bias_act_backward",
-        "gf_elementwise_bias_act_backward_bias",
+        "gf_elementwise_activation_forward",
+        "gf_elementwise_activation_backward",
         "gf_dropout_forward",
     }
 

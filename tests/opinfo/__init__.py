@@ -130,6 +130,9 @@ FAMILIES = (
     "misc",
     "norm",
     "dropout",
+    "activation",
+    "softmax",
+    "cross_entropy",
 )
 
 ALL_OPS = [op for family in FAMILIES for op in importlib.import_module(f"{__name__}.{family}").OPS]

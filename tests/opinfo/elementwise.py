@@ -1,14 +1,11 @@
-"""Op table entries for unary math and activations."""
+"""Op table entries for unary math (sigmoid and tanh too; the other activations are in activation.py)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from scipy import special
 
 import gradflow as gf
-import gradflow.nn.functional as F
 
 from . import OpInfo, unary_sample
 
@@ -27,14 +24,6 @@ def _unary(name, ref, low=-2.0, high=2.0, away_from=None, gradgrad=True, grad=Tr
 
 def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
-
-
-def _gelu(x):
-    return 0.5 * x * (1 + special.erf(x / math.sqrt(2)))
-
-
-def _gelu_tanh(x):
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
 
 OPS = [
@@ -66,30 +55,4 @@ OPS = [
     _unary("trunc", np.trunc, away_from=[-1.0, 0.0, 1.0], gradgrad=False),
     _unary("frac", lambda x: x - np.trunc(x), away_from=[-1.0, 0.0, 1.0]),
     _unary("round", np.round, away_from=[-1.5, -0.5, 0.5, 1.5], gradgrad=False),
-    _unary("relu", lambda x: np.maximum(x, 0), away_from=[0.0], gradgrad=False),
-    OpInfo(
-        "leaky_relu",
-        lambda x: F.leaky_relu(x, 0.2),
-        lambda x: np.where(x > 0, x, 0.2 * x),
-        unary_sample(away_from=[0.0]),
-        gradgrad=False,
-    ),
-    OpInfo(
-        "elu",
-        lambda x: F.elu(x, alpha=1.5),
-        lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)),
-        unary_sample(away_from=[0.0]),
-        gradgrad=False,
-    ),
-    OpInfo("gelu", F.gelu, _gelu, unary_sample(-3.0, 3.0)),
-    OpInfo("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), _gelu_tanh, unary_sample(-3.0, 3.0)),
-    OpInfo("silu", F.silu, lambda x: x * _sigmoid(x), unary_sample(-3.0, 3.0)),
-    OpInfo("softplus", F.softplus, lambda x: np.log1p(np.exp(x)), unary_sample(-3.0, 3.0)),
-    OpInfo(
-        "softplus_beta_threshold",
-        lambda x: F.softplus(x, beta=2.0, threshold=1.0),
-        lambda x: np.where(2 * x > 1.0, x, np.log1p(np.exp(2 * x)) / 2),
-        unary_sample(away_from=[0.5]),
-        gradgrad=False,
-    ),
 ]

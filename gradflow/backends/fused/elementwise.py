@@ -1,22 +1,17 @@
-"""Bias + activation: ``y = act(x + bias)`` and its backward (``kernels/elementwise.cu``).
+"""Activations: ``y = act(x)`` and its backward ``grad * act'(x)`` (``kernels/elementwise.cu``).
 
 The primitives, as both backends expose them:
 
-- ``bias_act_forward(x, bias, activation) -> y``: ``bias`` has shape ``(C,)`` with
-  ``C = x.shape[-1]`` and is added along the last axis, or is None. ``y`` has x's dtype.
-- ``bias_act_backward(grad, x, bias, activation, need_bias_grad) -> (grad_x, grad_bias)``:
-  recomputes ``z = x + bias`` and returns ``grad * act'(z)`` in x's dtype and, when
-  ``need_bias_grad``, that gradient summed over every axis but the last (shape ``(C,)``,
-  the bias's dtype, or x's without a bias); otherwise None.
+- ``activation_forward(x, activation) -> y`` in x's dtype.
+- ``activation_backward(grad, x, activation) -> grad * act'(x)`` in x's dtype; grad has x's shape.
 
 Activations: ``identity``, ``relu``, ``gelu`` (exact, with erf), ``gelu_tanh`` (torch's
 ``approximate='tanh'``), ``silu``, ``tanh``, ``sigmoid``. float16 is computed in float32 and
-rounded once at the end, in the references and in the kernels alike.
+rounded once at the end, in the references and in the kernels alike. The CUDA side launches
+one elementwise kernel per call, in 16-byte packs where every pointer is 16-byte aligned.
 
-The CUDA side launches one elementwise kernel per call (16-byte packs where alignment and
-the row length allow) or, when the bias gradient is wanted, a tiled kernel that writes
-grad_x and per-chunk column sums into a small ``(chunks, C)`` buffer in the accumulation
-dtype (float32, or float64 for float64), which one CuPy ``sum(axis=0)`` then reduces.
+The activation's code is its position in ``ACTIVATIONS``, which must match the ``GF_ACT_*``
+defines in kernels/elementwise.cu (tests/kernels/test_elementwise.py parses the .cu to check).
 """
 
 from __future__ import annotations
@@ -38,10 +33,11 @@ _SUFFIXES = ("float", "double", "gf_half")
 _PACK = {"float": 4, "double": 2, "gf_half": 8}
 _BLOCK = 256
 
-KERNELS = (
-    *(f"gf_elementwise_bias_act_forward<{s}, {v}>" for s in _SUFFIXES for v in (1, _PACK[s])),
-    *(f"gf_elementwise_bias_act_backward<{s}, {v}>" for s in _SUFFIXES for v in (1, _PACK[s])),
-    *(f"gf_elementwise_bias_act_backward_bias<{s}>" for s in _SUFFIXES),
+KERNELS = tuple(
+    f"gf_elementwise_activation_{direction}<{s}, {v}>"
+    for direction in ("forward", "backward")
+    for s in _SUFFIXES
+    for v in (1, _PACK[s])
 )
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -54,23 +50,14 @@ def activation_code(activation: str) -> int:
     """The kernel's code for ``activation``; an unknown name raises ValueError listing the known ones."""
     if isinstance(activation, str) and activation in ACTIVATIONS:
         return ACTIVATIONS.index(activation)
-    raise ValueError(f"bias_act: unknown activation {activation!r}; the known ones are {', '.join(ACTIVATIONS)}")
+    raise ValueError(f"activation: unknown activation {activation!r}; the known ones are {', '.join(ACTIVATIONS)}")
 
 
-def _check_operands(op: str, x, bias, need_bias_grad: bool = False, grad=None) -> None:
-    if grad is not None and tuple(grad.shape) != tuple(x.shape):
+def _check_grad(x, grad) -> None:
+    if tuple(grad.shape) != tuple(x.shape):
         raise ShapeError(
-            f"{op}: grad has shape {shape_str(grad.shape)} but x has shape {shape_str(x.shape)}; "
+            f"activation_backward: grad has shape {shape_str(grad.shape)} but x has shape {shape_str(x.shape)}; "
             "pass the gradient of the output, which has x's shape"
-        )
-    if bias is None and not need_bias_grad:
-        return
-    if x.ndim == 0:
-        raise ShapeError(f"{op}: a bias needs x with at least one dimension, got a 0-d x; reshape x to (..., C)")
-    if bias is not None and tuple(bias.shape) != (x.shape[-1],):
-        raise ShapeError(
-            f"{op}: bias has shape {shape_str(bias.shape)} but x has shape {shape_str(x.shape)}; "
-            f"the bias must have shape [{x.shape[-1]}], one value per element of x's last dimension"
         )
 
 
@@ -145,143 +132,55 @@ _BACKWARD = {
 }
 
 
-def _preactivation(x, bias):
-    """x + bias in the compute dtype (x itself when nothing needs doing: callers must not write to it)."""
-    compute = _compute_dtype(x.dtype)
-    z = x.astype(compute, copy=False)
-    if bias is not None:
-        z = z + bias.astype(compute, copy=False)
-    return z
-
-
-def numpy_bias_act_forward(x, bias, activation):
-    """``activation(x + bias)`` with ``bias`` (C,) over x's last axis, or None; x's dtype."""
+def numpy_activation_forward(x, activation):
+    """``activation(x)`` in x's dtype."""
     activation_code(activation)
-    _check_operands("bias_act_forward", x, bias)
-    out = _FORWARD[activation](_preactivation(x, bias))
+    out = _FORWARD[activation](x.astype(_compute_dtype(x.dtype), copy=False))
     return np.asarray(out).astype(x.dtype, copy=False)
 
 
-def numpy_bias_act_backward(grad, x, bias, activation, need_bias_grad):
-    """``(grad * act'(x + bias), grad_bias or None)``; grad_bias sums over all axes but the last."""
+def numpy_activation_backward(grad, x, activation):
+    """``grad * act'(x)`` in x's dtype."""
     activation_code(activation)
-    _check_operands("bias_act_backward", x, bias, need_bias_grad, grad)
-    g = grad.astype(_compute_dtype(x.dtype), copy=False)
-    grad_x = np.asarray(_BACKWARD[activation](g, _preactivation(x, bias)))
-    grad_bias = None
-    if need_bias_grad:
-        columns = x.shape[-1]
-        rows = math.prod(x.shape[:-1])
-        bias_dtype = x.dtype if bias is None else bias.dtype
-        grad_bias = grad_x.reshape(rows, columns).sum(axis=0).astype(bias_dtype, copy=False)
-    return grad_x.astype(x.dtype, copy=False), grad_bias
+    _check_grad(x, grad)
+    compute = _compute_dtype(x.dtype)
+    grad_x = _BACKWARD[activation](grad.astype(compute, copy=False), x.astype(compute, copy=False))
+    return np.asarray(grad_x).astype(x.dtype, copy=False)
 
 
 # -- CUDA launchers ------------------------------------------------------------------
-def _pack_width(dtype, columns: int, has_bias: bool, *arrays) -> int:
-    """16-byte packs when every pointer is 16-byte aligned and, with a bias, rows hold whole packs."""
-    # Without a bias the work is flat: a pack may span two rows (the tail loop takes the rest).
-    return kernels.pack_width(dtype, columns if has_bias else None, *arrays)
+def _launch(direction: str, code: int, operands: tuple, out, anchor) -> None:
+    """One elementwise kernel over the flat, C-contiguous ``operands`` and ``out``, in 16-byte packs where aligned."""
+    n = out.size
+    # The work is flat: a pack may span two rows, and the tail loop takes the last n % width elements.
+    width = kernels.pack_width(out.dtype, None, *operands, out)
+    grid = kernels.grid_size((n + width - 1) // width, _BLOCK, anchor.device.id)
+    name = f"gf_elementwise_activation_{direction}<{kernels.dtype_suffix(out.dtype)}, {width}>"
+    kernels.launch(_FAMILY, name, anchor, grid, _BLOCK, (*operands, out, np.int64(n), np.int64(code)))
 
 
-def _output(out, shape, dtype, what: str):
+def cuda_activation_forward(x, activation, out=None):
+    """``activation(x)`` by ``gf_elementwise_activation_forward``; ``out`` (x's shape and dtype) is optional."""
     import cupy
 
-    return kernels.output_buffer(cupy, out, shape, dtype, "bias_act", what)
-
-
-def _contiguous_operands(x, bias):
-    """C-contiguous x and bias (in x's dtype); the kernels read them as flat arrays."""
-    import cupy
-
-    # The shape is irrelevant to the kernels (outputs are allocated with x's own shape), and
-    # ascontiguousarray may turn a 0-d array into a 1-d one.
-    x_flat = cupy.ascontiguousarray(x).reshape(-1)
-    if bias is not None:
-        bias = cupy.ascontiguousarray(bias, dtype=x.dtype)
-    return x_flat, bias
-
-
-def cuda_bias_act_forward(x, bias, activation, out=None):
-    """``activation(x + bias)`` by ``gf_elementwise_bias_act_forward``; ``out`` (x's shape and dtype) is optional."""
     code = activation_code(activation)
-    _check_operands("bias_act_forward", x, bias)
     with x.device:
-        suffix = kernels.dtype_suffix(x.dtype)
-        out = _output(out, x.shape, x.dtype, "out")
-        n = x.size
-        if n == 0:
-            return out
-        columns = x.shape[-1] if x.ndim else 1
-        x, bias = _contiguous_operands(x, bias)
-        width = _pack_width(x.dtype, columns, bias is not None, x, out)
-        grid = kernels.grid_size((n + width - 1) // width, _BLOCK, x.device.id)
-        args = (x, x if bias is None else bias, out, np.int64(n), np.int64(columns), np.int64(bias is not None))
-        name = f"gf_elementwise_bias_act_forward<{suffix}, {width}>"
-        kernels.launch(_FAMILY, name, x, grid, _BLOCK, (*args, np.int64(code)))
+        out = kernels.output_buffer(cupy, out, x.shape, x.dtype, "activation_forward", "out")
+        if x.size:
+            # ascontiguousarray may turn a 0-d array 1-d: the kernel reads flat arrays, out keeps x's shape.
+            _launch("forward", code, (cupy.ascontiguousarray(x).reshape(-1),), out, x)
     return out
 
 
-def bias_grad_partial_shape(rows: int, columns: int, device_index: int) -> tuple[int, int]:
-    """Shape ``(chunks, columns)`` of the partial-sum buffer the bias-gradient kernel fills."""
-    return (_bias_grad_layout(rows, columns, device_index)[2], columns)
-
-
-def _bias_grad_layout(rows: int, columns: int, device_index: int) -> tuple[int, int, int]:
-    """(tile width, rows per chunk, chunks) for ``gf_elementwise_bias_act_backward_bias``.
-
-    A tile is at most 32 columns wide (a power of two, narrower for short rows so a warp
-    still reads contiguous memory); rows are cut into chunks so that the tiles fill the GPU
-    about eight blocks per multiprocessor deep, and each chunk holds at least one row per lane.
-    """
-    tile_w = min(32, 1 << max(0, (columns - 1).bit_length()))
-    lanes = _BLOCK // tile_w
-    col_tiles = -(-columns // tile_w)
-    wanted = kernels.multiprocessor_count(device_index) * 8
-    chunks = max(1, min(-(-wanted // col_tiles), -(-rows // lanes)))
-    rows_per_chunk = max(1, -(-rows // chunks))
-    return tile_w, rows_per_chunk, -(-rows // rows_per_chunk)
-
-
-def cuda_bias_act_backward(grad, x, bias, activation, need_bias_grad, grad_x_out=None, partial_out=None):
-    """``(grad_x, grad_bias or None)`` by the backward kernels.
-
-    ``grad_x_out`` (x's shape and dtype) and ``partial_out`` (``bias_grad_partial_shape(...)``,
-    float32, or float64 for float64 x) are optional output buffers.
-    """
+def cuda_activation_backward(grad, x, activation, grad_x_out=None):
+    """``grad * act'(x)`` by ``gf_elementwise_activation_backward``; ``grad_x_out`` (x's shape, dtype) is optional."""
     import cupy
 
     code = activation_code(activation)
-    _check_operands("bias_act_backward", x, bias, need_bias_grad, grad)
+    _check_grad(x, grad)
     with x.device:
-        suffix = kernels.dtype_suffix(x.dtype)
-        bias_dtype = x.dtype if bias is None else bias.dtype
-        grad_x = _output(grad_x_out, x.shape, x.dtype, "grad_x_out")
-        n = x.size
-        columns = x.shape[-1] if x.ndim else 1
-        grad = cupy.ascontiguousarray(grad, dtype=x.dtype).reshape(-1)
-        x, bias = _contiguous_operands(x, bias)
-        flags = (np.int64(bias is not None), np.int64(code))
-        bias_arg = x if bias is None else bias
-        if not need_bias_grad:
-            if n:
-                width = _pack_width(x.dtype, columns, bias is not None, x, grad, grad_x)
-                grid = kernels.grid_size((n + width - 1) // width, _BLOCK, x.device.id)
-                name = f"gf_elementwise_bias_act_backward<{suffix}, {width}>"
-                args = (grad, x, bias_arg, grad_x, np.int64(n), np.int64(columns), *flags)
-                kernels.launch(_FAMILY, name, x, grid, _BLOCK, args)
-            return grad_x, None
-        if n == 0:
-            return grad_x, cupy.zeros((columns,), dtype=bias_dtype)
-        rows = n // columns
-        tile_w, rows_per_chunk, chunks = _bias_grad_layout(rows, columns, x.device.id)
-        accumulate = np.float64 if x.dtype == np.float64 else np.float32
-        partial = _output(partial_out, (chunks, columns), np.dtype(accumulate), "partial_out")
-        col_tiles = -(-columns // tile_w)
-        grid = min(chunks * col_tiles, kernels.multiprocessor_count(x.device.id) * 8)
-        args = (grad, x, bias_arg, grad_x, partial, np.int64(rows), np.int64(columns), *flags)
-        name = f"gf_elementwise_bias_act_backward_bias<{suffix}>"
-        shared = _BLOCK * np.dtype(accumulate).itemsize
-        kernels.launch(_FAMILY, name, x, grid, _BLOCK, (*args, np.int64(tile_w), np.int64(rows_per_chunk)), shared)
-        grad_bias = partial.sum(axis=0).astype(bias_dtype, copy=False)
-    return grad_x, grad_bias
+        grad_x = kernels.output_buffer(cupy, grad_x_out, x.shape, x.dtype, "activation_backward", "grad_x_out")
+        if x.size:
+            flat_grad = cupy.ascontiguousarray(grad, dtype=x.dtype).reshape(-1)
+            _launch("backward", code, (flat_grad, cupy.ascontiguousarray(x).reshape(-1)), grad_x, x)
+    return grad_x

@@ -1,0 +1,63 @@
+"""Op table entries for the activations (sigmoid and tanh are with the unary math in elementwise.py).
+
+relu, gelu (exact and tanh) and silu run their backward through the fused
+``ActivationBackward``; their gradgradcheck differentiates that Function's own backward
+against finite differences of the fused first-order gradient. Samples keep away from
+kinks (relu, leaky_relu and elu at 0, softplus at its threshold), where finite differences
+straddle a jump in the derivative.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import special
+
+import gradflow.nn.functional as F
+
+from . import OpInfo, unary_sample
+
+
+def _sigmoid(x):
+    return special.expit(x)
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + special.erf(x / math.sqrt(2)))
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def _softplus(x, beta=1.0, threshold=20.0):
+    return np.where(beta * x > threshold, x, np.log1p(np.exp(beta * x)) / beta)
+
+
+OPS = [
+    OpInfo("relu", F.relu, lambda x: np.maximum(x, 0), unary_sample(away_from=[0.0]), method="relu"),
+    OpInfo(
+        "leaky_relu",
+        lambda x: F.leaky_relu(x, 0.2),
+        lambda x: np.where(x > 0, x, 0.2 * x),
+        unary_sample(away_from=[0.0]),
+    ),
+    OpInfo(
+        "elu",
+        lambda x: F.elu(x, alpha=1.5),
+        lambda x: np.where(x > 0, x, 1.5 * np.expm1(x)),
+        unary_sample(away_from=[0.0]),
+    ),
+    # Wide enough to reach the tails, where the second derivatives change sign.
+    OpInfo("gelu", F.gelu, _gelu, unary_sample(-4.0, 4.0)),
+    OpInfo("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), _gelu_tanh, unary_sample(-4.0, 4.0)),
+    OpInfo("silu", F.silu, lambda x: x * _sigmoid(x), unary_sample(-4.0, 4.0)),
+    OpInfo("softplus", F.softplus, _softplus, unary_sample(-3.0, 3.0)),
+    OpInfo(
+        "softplus_beta_threshold",
+        lambda x: F.softplus(x, beta=2.0, threshold=1.0),
+        lambda x: _softplus(x, 2.0, 1.0),
+        unary_sample(away_from=[0.5]),
+    ),
+]
