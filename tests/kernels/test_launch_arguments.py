@@ -143,12 +143,13 @@ def test_row_launchers_match_the_signatures(dtype, launches):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_elementwise_and_dropout_launchers_match_the_signatures(dtype, launches):
     rng = np.random.default_rng(1)
-    for shape in [(3, 7), (4, 16), (10,)]:
+    for shape in [(3, 7), (4, 16), (10,), ()]:  # () : ascontiguousarray turns 0-d arrays 1-d
         x = _wrap(rng.normal(size=shape).astype(dtype))
         for activation in elementwise.ACTIVATIONS:
-            elementwise.cuda_activation_forward(x, activation)
-            elementwise.cuda_activation_backward(x, x, activation)
-        dropout.cuda_dropout_forward(x, 0.3, 2**40 + 7, 5)
+            assert elementwise.cuda_activation_forward(x, activation).shape == shape
+            assert elementwise.cuda_activation_backward(x, x, activation).shape == shape
+        y, mask = dropout.cuda_dropout_forward(x, 0.3, 2**40 + 7, 5)
+        assert y.shape == mask.shape == shape
     assert {name.split("<")[0] for name in launches.names} == {
         "gf_elementwise_activation_forward",
         "gf_elementwise_activation_backward",

@@ -106,10 +106,11 @@ def cuda_dropout_forward(x, p, seed, offset, out=None, mask_out=None):
 def _forward(x, p, seed, offset, out, mask_out):
     import cupy
 
+    shape = x.shape  # ascontiguousarray turns a 0-d array 1-d; the outputs keep x's shape (the kernel reads flat)
     x = cupy.ascontiguousarray(x)
     suffix = kernels.dtype_suffix(x.dtype)
-    y = kernels.output_buffer(cupy, out, x.shape, x.dtype, "dropout", "out")
-    mask = kernels.output_buffer(cupy, mask_out, x.shape, np.uint8, "dropout", "mask_out")
+    y = kernels.output_buffer(cupy, out, shape, x.dtype, "dropout", "out")
+    mask = kernels.output_buffer(cupy, mask_out, shape, np.uint8, "dropout", "mask_out")
     n = x.size
     if n == 0:
         return y, mask

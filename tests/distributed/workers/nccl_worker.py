@@ -98,7 +98,7 @@ def check_async_work_and_barrier():
 
 
 def check_cpu_tensors_still_go_over_mpi():
-    tensor = gf.tensor(values(rank))
+    tensor = gf.tensor(values(rank), device="cpu")  # the default device is cuda in this worker
     dist.all_reduce(tensor)
     np.testing.assert_array_equal(tensor.numpy(), everyone().sum(0))
 
