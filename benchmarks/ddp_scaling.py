@@ -60,35 +60,7 @@ def gradflow_worker() -> dict:
     from gradflow.nn.parallel import DistributedDataParallel
 
     dist.init_process_group(backend="mpi")
-    rank, world = dist.get_rank(), dist.get_world_size()
-    gf.manual_seed(0)
-    layers = []
-    for width_in, width_out in zip(WIDTHS[:-1], WIDTHS[1:]):
-        layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-    model = DistributedDataParallel(nn.Sequential(*layers[:-1]))
-    optimizer = gf.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, y = (gf.tensor(array) for array in batches(rank))
-
-    def step():
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-
-    def backward_synced():
-        model.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-
-    def backward_alone():
-        model.zero_grad()
-        with model.no_sync():
-            F.cross_entropy(model(x), y).backward()
-
-    def forward_only():
-        with gf.no_grad():
-            F.cross_entropy(model(x), y)
-
-    flat = gf.zeros(sum(p.numel() for p in model.parameters()))
-    return measure(step, backward_synced, backward_alone, forward_only, lambda: dist.all_reduce(flat), dist, world)
+    return train_and_measure(gf, nn, F, dist, DistributedDataParallel, gf.tensor)
 
 
 def torch_worker() -> dict:
@@ -99,14 +71,19 @@ def torch_worker() -> dict:
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]))
+    return train_and_measure(torch, nn, F, dist, nn.parallel.DistributedDataParallel, torch.from_numpy)
+
+
+def train_and_measure(framework, nn, F, dist, ddp, from_numpy) -> dict:  # noqa: N803 - PyTorch's alias
+    """The same DDP program for both frameworks: only the modules passed in differ."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    torch.manual_seed(0)
+    framework.manual_seed(0)
     layers = []
     for width_in, width_out in zip(WIDTHS[:-1], WIDTHS[1:]):
         layers += [nn.Linear(width_in, width_out), nn.ReLU()]
-    model = nn.parallel.DistributedDataParallel(nn.Sequential(*layers[:-1]))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, y = (torch.from_numpy(array) for array in batches(rank))
+    model = ddp(nn.Sequential(*layers[:-1]))
+    optimizer = framework.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = (from_numpy(array) for array in batches(rank))
 
     def step():
         optimizer.zero_grad()
@@ -123,10 +100,10 @@ def torch_worker() -> dict:
             F.cross_entropy(model(x), y).backward()
 
     def forward_only():
-        with torch.no_grad():
+        with framework.no_grad():
             F.cross_entropy(model(x), y)
 
-    flat = torch.zeros(sum(p.numel() for p in model.parameters()))
+    flat = framework.zeros(sum(p.numel() for p in model.parameters()))
     return measure(step, backward_synced, backward_alone, forward_only, lambda: dist.all_reduce(flat), dist, world)
 
 
