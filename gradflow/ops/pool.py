@@ -19,7 +19,7 @@ from ..autograd.function import Function
 from ..errors import DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import int_tuple
-from .conv import Geometry, crop_frame, frame_input
+from .im2col import Geometry, crop_frame, frame_input
 from .linalg import matmul
 
 
