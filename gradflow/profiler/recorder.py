@@ -82,7 +82,7 @@ class Recorder:
 
             self._cupy = cupy
 
-    # -- hook entry points (called by function.py, engine.py and kernels.py) -------------------
+    # -- hook entry points (called by function.py, tape_replay.py and kernels.py) -------------------
     def enter_op(self, name: str, args: tuple):
         """A forward op starts; returns the frame to pass to ``exit_op`` (None: not recorded)."""
         if threading.get_ident() != self.thread:
