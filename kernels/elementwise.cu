@@ -5,8 +5,8 @@
 //
 // The activation is a runtime code (GF_ACT_* below, the same numbers as ACTIVATIONS in the
 // Python module, which a test checks by parsing this file): it is the same for every thread,
-// so the switch never diverges, and one instantiation per dtype and pack width serves all
-// seven activations. Arithmetic is in float (double for double); half values are converted on
+// so the switch never diverges, and one instantiation per dtype and pack width serves every
+// activation. Arithmetic is in float (double for double); half values are converted on
 // load and rounded once on store.
 #include "common.cuh"
 
