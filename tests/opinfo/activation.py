@@ -45,6 +45,7 @@ FUSED = {
     "silu": FusedActivation(lambda functional, x: functional.silu(x)),
     "tanh": FusedActivation(lambda functional, x: functional.tanh(x), fused_backward=False),
     "sigmoid": FusedActivation(lambda functional, x: functional.sigmoid(x), fused_backward=False),
+    "mish": FusedActivation(lambda functional, x: functional.mish(x)),
 }
 
 
@@ -82,6 +83,8 @@ OPS = [
     OpInfo("gelu", F.gelu, _gelu, unary_sample(-4.0, 4.0)),
     OpInfo("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), _gelu_tanh, unary_sample(-4.0, 4.0)),
     OpInfo("silu", F.silu, lambda x: x * _sigmoid(x), unary_sample(-4.0, 4.0)),
+    # Wide enough to reach where mish'' changes sign (near -2.26 and 1.49) and the tails flatten.
+    OpInfo("mish", F.mish, lambda x: x * np.tanh(np.log1p(np.exp(x))), unary_sample(-5.0, 5.0)),
     OpInfo("softplus", F.softplus, _softplus, unary_sample(-3.0, 3.0)),
     OpInfo(
         "softplus_beta_threshold",
