@@ -5,8 +5,8 @@
 //
 // The activation is a runtime code (GF_ACT_* below, the same numbers as ACTIVATIONS in the
 // Python module, which a test checks by parsing this file): it is the same for every thread,
-// so the switch never diverges, and one instantiation per dtype and pack width serves all
-// seven activations. Arithmetic is in float (double for double); half values are converted on
+// so the switch never diverges, and one instantiation per dtype and pack width serves every
+// activation. Arithmetic is in float (double for double); half values are converted on
 // load and rounded once on store.
 #include "common.cuh"
 
@@ -17,6 +17,7 @@
 #define GF_ACT_SILU 4
 #define GF_ACT_TANH 5
 #define GF_ACT_SIGMOID 6
+#define GF_ACT_MISH 7
 
 // float and double versions of the math used below (no CUDA header, so no C++ overloads).
 __device__ __forceinline__ float gf_ew_exp(float v) { return expf(v); }
@@ -27,12 +28,21 @@ __device__ __forceinline__ float gf_ew_tanh(float v) { return tanhf(v); }
 __device__ __forceinline__ double gf_ew_tanh(double v) { return tanh(v); }
 __device__ __forceinline__ float gf_ew_abs(float v) { return fabsf(v); }
 __device__ __forceinline__ double gf_ew_abs(double v) { return fabs(v); }
+__device__ __forceinline__ float gf_ew_log1p(float v) { return log1pf(v); }
+__device__ __forceinline__ double gf_ew_log1p(double v) { return log1p(v); }
 
 // 1 / (1 + exp(-z)) through exp(-|z|), which never overflows.
 template <typename A> __device__ __forceinline__ A gf_ew_sigmoid(A z) {
     const A e = gf_ew_exp(-gf_ew_abs(z));
     const A r = (A)1 / ((A)1 + e);
     return z >= (A)0 ? r : e * r;
+}
+
+// tanh(softplus(z)), mish's gate. softplus(z) = log(1 + e^z) as max(z, 0) + log1p(e^-|z|), which
+// never overflows; torch's log1p(exp(z)) reaches inf past z = 88 in float, where tanh(inf) = 1 is
+// also what this gives. NaN stays NaN (through the log1p term).
+template <typename A> __device__ __forceinline__ A gf_ew_tanh_softplus(A z) {
+    return gf_ew_tanh((z > (A)0 ? z : (A)0) + gf_ew_log1p(gf_ew_exp(-gf_ew_abs(z))));
 }
 
 template <typename A> __device__ __forceinline__ A gf_ew_gelu_tanh_inner(A z) {
@@ -58,6 +68,8 @@ template <typename A> __device__ __forceinline__ A gf_ew_act(A z, long long act)
             return gf_ew_tanh(z);
         case GF_ACT_SIGMOID:
             return gf_ew_sigmoid(z);
+        case GF_ACT_MISH:
+            return z * gf_ew_tanh_softplus(z);
         default:
             return z;
     }
@@ -92,6 +104,12 @@ template <typename A> __device__ __forceinline__ A gf_ew_act_backward(A grad, A 
         case GF_ACT_SIGMOID: {
             const A s = gf_ew_sigmoid(z);
             return grad * (s * ((A)1 - s));
+        }
+        case GF_ACT_MISH: {
+            // d/dz [z t] with t = tanh(softplus(z)) and softplus' = sigmoid: t + z sigmoid(z) (1 - t^2),
+            // in torch's order (at z = +inf that is 1 + inf * 0 = NaN, as torch's).
+            const A t = gf_ew_tanh_softplus(z);
+            return grad * (t + z * gf_ew_sigmoid(z) * ((A)1 - t * t));
         }
         default:
             return grad;

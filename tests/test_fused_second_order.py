@@ -1,6 +1,6 @@
 """Second derivatives of the fused ops match PyTorch's: Hessian-vector products in float64.
 
-Each fused op (relu, gelu exact and tanh, silu, sigmoid, tanh, softmax, log_softmax,
+Each fused op (every fused activation in tests/opinfo/activation.py's ``FUSED``, softmax, log_softmax,
 scaled-dot-product attention with and without masks, multi-head attention (also with
 respect to its projection weights), cross_entropy with weights,
 ignore_index, label smoothing and every reduction) is wrapped in a scalar function
@@ -20,33 +20,20 @@ import gradflow as gf
 import gradflow.nn.functional as F
 from gradflow.autograd.functional import hvp
 
+from .opinfo.activation import FUSED
+
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
-def _activation(name):
-    ours = {
-        "relu": F.relu,
-        "gelu": F.gelu,
-        "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
-        "silu": F.silu,
-        "sigmoid": gf.sigmoid,
-        "tanh": gf.tanh,
-    }[name]
-    theirs = {
-        "relu": torch.relu,
-        "gelu": TF.gelu,
-        "gelu_tanh": lambda t: TF.gelu(t, approximate="tanh"),
-        "silu": TF.silu,
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-    }[name]
-    return ours, theirs
-
-
 CASES = {}
-for _name in ("relu", "gelu", "gelu_tanh", "silu", "sigmoid", "tanh"):
-    CASES[_name] = (*_activation(_name), [(3, 5)])
+# Every fused activation (tests/opinfo/activation.py's FUSED), called the same way on both sides.
+for _name, _fused in FUSED.items():
+    CASES[_name] = (
+        (lambda t, f=_fused: f.call(F, t)),
+        (lambda t, f=_fused: f.call(TF, t)),
+        [(3, 5)],
+    )
 for _log in (False, True):
     for _dim in (-1, 0):
         CASES[f"{'log_' if _log else ''}softmax_dim{_dim}"] = (
@@ -151,3 +138,51 @@ def test_hessian_vector_products_match_torch_in_float64(name, device):
     # At least one product is not trivially zero (relu's Hessian is zero away from its kink: H v = 0 there).
     if not name.startswith("relu"):
         assert any(np.abs(w.numpy()).max() > 1e-6 for w in want_products)
+
+
+def _second_derivatives(op, x, device):
+    """(act'(x), act''(x)) elementwise by two rounds of autograd: gradflow's for an array, torch's for a tensor.
+
+    relu's gradient does not depend on x (a select on its output's sign): act'' is then zeros.
+    """
+    if isinstance(x, np.ndarray):
+        t = gf.tensor(x, device=device, requires_grad=True)
+        (first,) = gf.autograd.grad(op(t).sum(), t, create_graph=True)
+        (second,) = gf.autograd.grad(first.sum(), t, allow_unused=True) if first.requires_grad else (None,)
+        first = first.detach().cpu().numpy()
+        return first, np.zeros_like(first) if second is None else second.cpu().numpy()
+    t = x.clone().requires_grad_()
+    (first,) = torch.autograd.grad(op(t).sum(), t, create_graph=True)
+    (second,) = torch.autograd.grad(first.sum(), t, materialize_grads=True) if first.requires_grad else (None,)
+    first = first.detach().numpy()
+    return first, np.zeros_like(first) if second is None else second.numpy()
+
+
+# Large |x| (still inside the range where every torch double backward stays finite: exp(x) overflows
+# float32 past 88), a kink's neighbourhood, tiny values, and the non-finite ones.
+_EXTREMES = [np.nan, np.inf, -np.inf, 0.0, 1e-30, -1e-30, 0.75, -0.75, 20.5, -20.5, 30.0, -30.0, 80.0, -80.0]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(FUSED))
+def test_activation_second_derivatives_match_torch_at_large_and_non_finite_inputs(name, dtype, device):
+    fused = FUSED[name]
+    x = np.array(_EXTREMES, dtype=dtype)
+    ours = _second_derivatives(lambda t: fused.call(F, t), x, device)
+    theirs = _second_derivatives(lambda t: fused.call(TF, t), torch.tensor(x), device)
+    rtol, atol = (1e-10, 1e-15) if dtype == "float64" else (1e-5, 1e-6)
+    for got, want in zip(ours, theirs):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(FUSED))
+def test_activation_second_derivatives_stay_finite_for_every_finite_input(name, dtype, device):
+    # act'' tends to 0 far out for every one of them; ours gets there without an overflowing
+    # intermediate (exp(1e4) = inf, then inf * 0 = NaN). (float16 is left out: x * x overflows it
+    # past |x| = 256, in gelu's formula as in torch's.)
+    x = np.array([-1e4, -300.0, -30.0, -1.0, 0.0, 1.0, 30.0, 300.0, 1e4], dtype=dtype)
+    first, second = _second_derivatives(lambda t: FUSED[name].call(F, t), x, device)
+    assert np.isfinite(first).all() and np.isfinite(second).all(), (first, second)
+    np.testing.assert_allclose(second[[0, -1]], 0.0, atol=1e-6)

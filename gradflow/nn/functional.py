@@ -1,12 +1,13 @@
 """Functional forms of layers, activations and losses (``gradflow.nn.functional``).
 
 The differentiable ops live in ``gradflow.ops`` (one module per family); this
-module gathers the ones PyTorch users find under ``torch.nn.functional``.
+module gathers the ones PyTorch users find under ``torch.nn.functional``. Families are
+re-exported whole (their ``__all__``), so a new activation, loss or layer op needs no edit here.
 """
 
 from __future__ import annotations
 
-from ..ops.activation import elu, gelu, leaky_relu, relu, sigmoid, silu, softplus
+from ..ops.activation import *
 from ..ops.attention import *
 from ..ops.conv import *
 from ..ops.dropout import *

@@ -18,27 +18,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gradflow as gf
+import gradflow.nn.functional as F
 from gradflow.autograd import gradcheck, gradgradcheck
 from gradflow.backends import kernels
 from gradflow.backends.fused import elementwise as ew
 from gradflow.errors import ShapeError
-from gradflow.ops import activation as act
+
+from ..opinfo import ALL_OPS
+from ..opinfo.activation import FUSED
 
 ACTIVATIONS = ew.ACTIVATIONS
 
 
 def _torch_act(name):
     torch = pytest.importorskip("torch")
-    functional = torch.nn.functional
-    return {
-        "identity": lambda t: t,
-        "relu": torch.relu,
-        "gelu": functional.gelu,
-        "gelu_tanh": lambda t: functional.gelu(t, approximate="tanh"),
-        "silu": functional.silu,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-    }[name]
+    if name == "identity":
+        return lambda t: t
+    return lambda t: FUSED[name].call(torch.nn.functional, t)
 
 
 def _torch_act_and_grad(x, grad, name):
@@ -162,16 +158,17 @@ def test_kernel_list_covers_every_dtype_and_pack_width():
 
 
 # -- the wired ops --------------------------------------------------------------------
-OPS = {
-    "relu": act.relu,
-    "gelu": act.gelu,
-    "gelu_tanh": lambda t: act.gelu(t, approximate="tanh"),
-    "silu": act.silu,
-    "tanh": act.tanh,
-    "sigmoid": act.sigmoid,
-}
+# The wired op of every fused activation (tests/opinfo/activation.py's FUSED: one entry per activation).
+OPS = {name: (lambda t, _fused=fused: _fused.call(F, t)) for name, fused in FUSED.items()}
 # The ops whose first-order backward is the fused primitive (sigmoid and tanh read their output).
-FUSED_BACKWARD = ("relu", "gelu", "gelu_tanh", "silu")
+FUSED_BACKWARD = tuple(name for name, fused in FUSED.items() if fused.fused_backward)
+
+
+def test_every_fused_activation_has_its_wired_op_and_its_op_table_entry():
+    # A kernel activation without an entry in FUSED would get no op-level, torch or second-order test.
+    assert set(FUSED) == set(ACTIVATIONS) - {"identity"}
+    table = {op.name for op in ALL_OPS}
+    assert set(FUSED) <= table, set(FUSED) - table
 
 
 class _Counting:
@@ -221,6 +218,48 @@ def test_ops_pass_gradcheck_and_gradgradcheck(name, device):
     assert gradcheck(OPS[name], (x,))
     # relu's second derivative is zero away from 0, but its gradient's derivative along the incoming gradient is not.
     assert gradgradcheck(OPS[name], (x,))
+
+
+# Non-finite and extreme inputs. torch's values are the reference there, NaN included (an inf meeting
+# a 0, as in silu'(inf) = s (1 + x (1 - s)) = 1 + inf * 0).
+SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 3.5, -3.5, 30.0, -30.0, 100.0, -100.0, 1e4, -1e4]
+# (activation, dtype, input) where torch's vectorised kernel differs from its own float64 value, and ours keeps it.
+TORCH_DEVIATIONS = {("gelu", np.float32, np.inf): "torch's float32 gelu gives NaN at +inf (its float64 one: inf)"}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(FUSED))
+def test_ops_match_torch_at_non_finite_and_extreme_inputs(name, dtype, device):
+    x = np.array(SPECIAL, dtype=dtype)
+    grad = np.linspace(0.5, 1.5, x.size).astype(dtype)
+    want_y, want_x = _torch_act_and_grad(x, grad, name)
+    t = gf.tensor(x, device=device, requires_grad=True)
+    y = OPS[name](t)
+    y.backward(gf.tensor(grad, device=device))
+    keep = np.array([(name, dtype, value) not in TORCH_DEVIATIONS for value in SPECIAL])
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    for got, want in ((y.detach().cpu().numpy(), want_y), (t.grad.cpu().numpy(), want_x)):
+        assert got.dtype == dtype
+        # NaN exactly where torch has NaN (assert_allclose compares NaN positions).
+        np.testing.assert_allclose(got[keep], want[keep], rtol=rtol, atol=1e-30 if dtype == np.float64 else 1e-6)
+    for (activation, deviating_dtype, value), why in TORCH_DEVIATIONS.items():
+        if (activation, deviating_dtype) == (name, dtype):
+            wide_y, _ = _torch_act_and_grad(np.array([value]), np.ones(1), name)
+            assert y.detach().cpu().numpy()[SPECIAL.index(value)] == wide_y[0], why
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (0, 3)])
+@pytest.mark.parametrize("name", list(FUSED))
+def test_ops_take_zero_dim_and_empty_inputs_like_torch(name, shape, device):
+    x = np.full(shape, -0.75)
+    grad = np.full(shape, 2.0)
+    want_y, want_x = _torch_act_and_grad(x, grad, name)
+    t = gf.tensor(x, device=device, requires_grad=True)
+    y = OPS[name](t)
+    y.backward(gf.tensor(grad, device=device))
+    assert y.shape == t.grad.shape == shape
+    np.testing.assert_allclose(y.detach().cpu().numpy(), want_y, rtol=1e-12)
+    np.testing.assert_allclose(t.grad.cpu().numpy(), want_x, rtol=1e-12)
 
 
 def test_integer_relu_and_sigmoid_keep_their_dtypes():

@@ -60,6 +60,8 @@ MODULES = [
     ("GELU", {}),
     ("GELU", {"approximate": "tanh"}),
     ("SiLU", {}),
+    ("Mish", {}),
+    ("Mish", {"inplace": True}),
     ("Tanh", {}),
     ("Sigmoid", {}),
     ("Softplus", {"beta": 2.0, "threshold": 5.0}),
@@ -89,6 +91,19 @@ def test_inplace_activation_overwrites_input():
     assert out is y and y.tolist() == [-0.5, 2.0]
     out.sum().backward()  # the in-place op took over y's place in the graph
     assert base.grad.tolist() == [0.5, 1.0]
+
+
+def test_mish_module_matches_pytorch_forward_and_backward_in_place_too():
+    torch = pytest.importorskip("torch")
+    values = np.random.default_rng(1).normal(size=(3, 4)) * 4
+    base = gf.tensor(values, requires_grad=True)
+    their_base = torch.tensor(values, requires_grad=True)
+    # In place on a non-leaf, as torch allows; the gradient flows back through it to the leaf.
+    ours, theirs = nn.Mish(inplace=True)(base * 1), torch.nn.Mish(inplace=True)(their_base * 1)
+    (ours * ours).sum().backward()
+    (theirs * theirs).sum().backward()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(base.grad.numpy(), their_base.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 def test_flatten_unflatten_identity():

@@ -5,11 +5,20 @@ relu, gelu (exact and tanh) and silu run their backward through the fused
 against finite differences of the fused first-order gradient. Samples keep away from
 kinks (relu, leaky_relu and elu at 0, softplus at its threshold), where finite differences
 straddle a jump in the derivative.
+
+``FUSED`` names every fused activation (each name in
+``gradflow.backends.fused.elementwise.ACTIVATIONS`` but ``identity``) with the one call that
+runs it through ``gradflow.nn.functional`` or ``torch.nn.functional`` alike. The kernel tests
+(tests/kernels/test_elementwise.py) and the torch second-order checks
+(tests/test_fused_second_order.py) iterate over it, so a new fused activation is one entry
+here (and its ``OpInfo`` below) and no edit there.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
@@ -17,6 +26,27 @@ from scipy import special
 import gradflow.nn.functional as F
 
 from . import OpInfo, unary_sample
+
+
+@dataclass(frozen=True)
+class FusedActivation:
+    """How to call a fused activation: ``call(functional, x)`` with gradflow's or torch's ``nn.functional``."""
+
+    call: Callable
+    # Its gradient is ActivationBackward over activation_backward; sigmoid and tanh read theirs from the output.
+    fused_backward: bool = True
+
+
+# Keyed by the name in ACTIVATIONS (tests/kernels/test_elementwise.py checks that the keys match).
+FUSED = {
+    "relu": FusedActivation(lambda functional, x: functional.relu(x)),
+    "gelu": FusedActivation(lambda functional, x: functional.gelu(x)),
+    "gelu_tanh": FusedActivation(lambda functional, x: functional.gelu(x, approximate="tanh")),
+    "silu": FusedActivation(lambda functional, x: functional.silu(x)),
+    "tanh": FusedActivation(lambda functional, x: functional.tanh(x), fused_backward=False),
+    "sigmoid": FusedActivation(lambda functional, x: functional.sigmoid(x), fused_backward=False),
+    "mish": FusedActivation(lambda functional, x: functional.mish(x)),
+}
 
 
 def _sigmoid(x):
@@ -53,6 +83,8 @@ OPS = [
     OpInfo("gelu", F.gelu, _gelu, unary_sample(-4.0, 4.0)),
     OpInfo("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), _gelu_tanh, unary_sample(-4.0, 4.0)),
     OpInfo("silu", F.silu, lambda x: x * _sigmoid(x), unary_sample(-4.0, 4.0)),
+    # Wide enough to reach where mish'' changes sign (near -2.26 and 1.49) and the tails flatten.
+    OpInfo("mish", F.mish, lambda x: x * np.tanh(np.log1p(np.exp(x))), unary_sample(-5.0, 5.0)),
     OpInfo("softplus", F.softplus, _softplus, unary_sample(-3.0, 3.0)),
     OpInfo(
         "softplus_beta_threshold",

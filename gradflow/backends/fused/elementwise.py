@@ -6,9 +6,10 @@ The primitives, as both backends expose them:
 - ``activation_backward(grad, x, activation) -> grad * act'(x)`` in x's dtype; grad has x's shape.
 
 Activations: ``identity``, ``relu``, ``gelu`` (exact, with erf), ``gelu_tanh`` (torch's
-``approximate='tanh'``), ``silu``, ``tanh``, ``sigmoid``. float16 is computed in float32 and
-rounded once at the end, in the references and in the kernels alike. The CUDA side launches
-one elementwise kernel per call, in 16-byte packs where every pointer is 16-byte aligned.
+``approximate='tanh'``), ``silu``, ``tanh``, ``sigmoid``, ``mish`` (``x tanh(softplus(x))``).
+float16 is computed in float32 and rounded once at the end, in the references and in the
+kernels alike. The CUDA side launches one elementwise kernel per call, in 16-byte packs where
+every pointer is 16-byte aligned.
 
 The activation's code is its position in ``ACTIVATIONS``, which must match the ``GF_ACT_*``
 defines in kernels/elementwise.cu (tests/kernels/test_elementwise.py parses the .cu to check).
@@ -25,7 +26,7 @@ from ...errors import ShapeError, shape_str
 from .. import kernels
 
 # Position = the activation's code in kernels/elementwise.cu (GF_ACT_*).
-ACTIVATIONS = ("identity", "relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid")
+ACTIVATIONS = ("identity", "relu", "gelu", "gelu_tanh", "silu", "tanh", "sigmoid", "mish")
 
 _FAMILY = "elementwise"
 _SUFFIXES = ("float", "double", "gf_half")
@@ -71,6 +72,12 @@ def _gelu_tanh_inner(z):
     return _SQRT_2_OVER_PI * (z + _GELU_TANH_CUBIC * z * z * z)
 
 
+def _tanh_softplus(z):
+    # softplus as max(z, 0) + log1p(e^-|z|), which never overflows (torch's log1p(exp(z)) goes to inf
+    # past z = 88 in float32, and tanh(inf) = 1 is what this gives there too).
+    return np.tanh(np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))))
+
+
 _FORWARD = {
     "identity": lambda z: z.copy(),
     "relu": lambda z: np.maximum(z, 0),  # keeps NaN, as torch does
@@ -81,6 +88,7 @@ _FORWARD = {
     "silu": lambda z: z * scipy.special.expit(z),
     "tanh": np.tanh,
     "sigmoid": scipy.special.expit,  # stable for any |z|
+    "mish": lambda z: z * _tanh_softplus(z),
 }
 
 
@@ -112,6 +120,12 @@ def _tanh_backward(g, z):
     return g * (1 - t * t)
 
 
+def _mish_backward(g, z):
+    # d/dz [z t] with t = tanh(softplus(z)), softplus' = sigmoid; torch's formula and order.
+    t = _tanh_softplus(z)
+    return g * (t + z * scipy.special.expit(z) * (1 - t * t))
+
+
 def _relu_backward(g, z):
     # torch selects (threshold_backward): 0 where z <= 0, even for an infinite gradient, and the
     # gradient itself elsewhere, NaN inputs included. np.where does that but is ~10x slower than
@@ -129,6 +143,7 @@ _BACKWARD = {
     "silu": _silu_backward,
     "tanh": _tanh_backward,
     "sigmoid": _sigmoid_backward,
+    "mish": _mish_backward,
 }
 
 

@@ -8,7 +8,7 @@ from ...ops.inplace import apply_inplace
 from ...ops.softmax import log_softmax, softmax
 from ..module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softplus", "ELU", "Softmax", "LogSoftmax"]
+__all__ = ["ReLU", "LeakyReLU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid", "Softplus", "ELU", "Softmax", "LogSoftmax"]
 
 
 class _InplaceOption(Module):
@@ -53,6 +53,13 @@ class SiLU(_InplaceOption):
 
     def forward(self, input):
         return self._run(input, act.silu)
+
+
+class Mish(_InplaceOption):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, input):
+        return self._run(input, act.mish)
 
 
 class ELU(_InplaceOption):
