@@ -43,8 +43,8 @@ def where(path) -> str:
     return "obj" + "".join(parts)
 
 
-def _too_deep(op: str, path) -> str:
-    return f"{op}: {where(path)} is nested more than {MAX_DEPTH} containers deep (the checkpoint limit)"
+def _too_deep(path) -> str:
+    return f"{where(path)} is nested more than {MAX_DEPTH} containers deep (the checkpoint limit)"
 
 
 class Encoder:
@@ -72,7 +72,7 @@ class Encoder:
             if id(value) in open_ids:
                 raise ValueError(f"save: {where(path)} contains itself (a reference cycle); checkpoints must be trees")
             if depth >= MAX_DEPTH:
-                raise ValueError(_too_deep("save", path) + "; flatten it")
+                raise ValueError(f"save: {_too_deep(path)}; flatten it")
             open_ids.add(id(value))
             stack.append((_CLOSE, id(value), 0, None, 0))
             children = []
@@ -213,7 +213,7 @@ def decode(path: str, root, tensors: dict):
             parent[slot] = _SPECIAL_FLOATS[body]
         elif tag in _CONTAINER_TAGS and isinstance(body, list):
             if depth >= MAX_DEPTH:
-                raise format_error(path, _too_deep("load", node_path))
+                raise format_error(path, _too_deep(node_path))
             stack.extend(reversed(_children(path, tag, body, parent, slot, node_path, depth, tuples)))
         else:
             raise format_error(path, f"{where(node_path)} is a malformed entry {_snippet(node)}")
