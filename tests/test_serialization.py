@@ -327,7 +327,7 @@ def _half_write_then_fail(handle, payload):
 @pytest.mark.parametrize(
     "target, replacement",
     [
-        ("_write_all", _half_write_then_fail),
+        ("write_all", _half_write_then_fail),
         ("os.fsync", lambda descriptor: (_ for _ in ()).throw(OSError(5, "I/O error"))),
         ("os.replace", lambda source, target: (_ for _ in ()).throw(OSError(18, "cross-device link"))),
     ],
@@ -337,7 +337,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
     if target.startswith("os."):
         monkeypatch.setattr(serialization.os, target[3:], replacement)
     else:
-        monkeypatch.setattr(serialization, target, replacement)
+        monkeypatch.setattr(serialization._files, target, replacement)
     with pytest.raises(OSError):
         save({"version": "new", "w": gf.ones(1000)}, path)
     monkeypatch.undo()
@@ -352,7 +352,7 @@ def test_an_interrupted_write_also_cleans_up(tmp_path, monkeypatch):
         handle.write(payload[:10])
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(serialization, "_write_all", interrupted)
+    monkeypatch.setattr(serialization._files, "write_all", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save({"version": "new"}, path)
     assert path.read_bytes() == before and _leftovers(tmp_path) == []

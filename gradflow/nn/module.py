@@ -6,18 +6,16 @@ attribute registers it, so ``parameters()``, ``state_dict()`` and ``to()`` find 
 
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
-from ..errors import ShapeError, StateDictError, shape_str
 from ..ops.conversion import parse_to_args
-from ..ops.creation import as_tensor
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
+from . import state_dict as _state_dict
 from .parameter import Parameter
-
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+from .state_dict import IncompatibleKeys
 
 
 def _forward_unimplemented(self, *input):
@@ -28,6 +26,7 @@ class Module:
     """Base class for all layers: subclass it, assign sub-modules and Parameters in ``__init__``, define ``forward``."""
 
     training: bool
+    _version: int = 1  # bumped by a layer whose state dict changes; see _upgrade_state_dict
     forward = _forward_unimplemented
 
     def __init__(self, *args, **kwargs):
@@ -294,7 +293,7 @@ class Module:
                 for parameter in module._parameters.values():
                     if parameter is None:
                         continue
-                    _move_into(parameter, convert(parameter))
+                    _state_dict.move_into(parameter, convert(parameter))
                     if parameter._grad is not None:
                         parameter._grad = convert(parameter._grad)
                 for name, buffer in module._buffers.items():
@@ -320,53 +319,24 @@ class Module:
     # -- state dicts ----------------------------------------------------------
     def state_dict(self, *, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
         """Parameters and persistent buffers by dotted name (detached unless ``keep_vars``)."""
-        destination = OrderedDict() if destination is None else destination
-        for module_prefix, module in self.named_modules(prefix=prefix.rstrip("."), remove_duplicate=False):
-            dot = f"{module_prefix}." if module_prefix else ""
-            for name, parameter in module._parameters.items():
-                if parameter is not None:
-                    destination[dot + name] = parameter if keep_vars else parameter.detach()
-            for name, buffer in module._buffers.items():
-                if buffer is not None and name not in module._non_persistent_buffers_set:
-                    destination[dot + name] = buffer if keep_vars else buffer.detach()
-        return destination
+        return _state_dict.state_dict(self, destination, prefix, keep_vars)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
         """Copy values from ``state_dict`` into this module's parameters and buffers (onto their devices).
 
-        With ``strict`` (the default), missing or unexpected keys raise a StateDictError listing them.
-        Returns ``(missing_keys, unexpected_keys)``.
+        With ``strict`` (the default), missing or unexpected keys raise a StateDictError listing them;
+        a value that is not a Tensor raises one naming its key and type, and a shape that differs
+        raises ShapeError. Returns ``(missing_keys, unexpected_keys)``.
         """
-        if not hasattr(state_dict, "items"):
-            raise TypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
-        own = self.state_dict(keep_vars=True)
-        missing = [key for key in own if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in own]
-        if strict and (missing or unexpected):
-            problems = []
-            if missing:
-                problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{key}"' for key in missing) + ".")
-            if unexpected:
-                problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{key}"' for key in unexpected) + ".")
-            raise StateDictError(
-                f"Error(s) in loading state_dict for {self._get_name()}:\n\t"
-                + "\n\t".join(problems)
-                + "\n\tPass strict=False to load the matching keys only."
-            )
-        mismatched = []
-        for key, target in own.items():
-            if key in state_dict and tuple(_shape_of(state_dict[key])) != tuple(target.shape):
-                mismatched.append(
-                    f"size mismatch for {key}: copying a param with shape {shape_str(_shape_of(state_dict[key]))} "
-                    f"from checkpoint, the shape in current model is {shape_str(target.shape)}."
-                )
-        if mismatched:
-            raise ShapeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(mismatched))
-        with no_grad():
-            for key, target in own.items():
-                if key in state_dict:
-                    _copy_into(target, state_dict[key], assign)
-        return IncompatibleKeys(missing, unexpected)
+        return _state_dict.load_state_dict(self, state_dict, strict, assign)
+
+    def _upgrade_state_dict(self, state_dict, prefix: str, local_metadata: dict) -> None:
+        """Adapt ``state_dict`` (a copy) saved by an older ``_version`` of this module, before keys are matched.
+
+        ``prefix`` is this module's dotted name plus ``.`` (``""`` for the root) and
+        ``local_metadata`` its entry in the state dict's ``_metadata`` (``{}`` if none). The base
+        class changes nothing; BatchNorm fills in ``num_batches_tracked``.
+        """
 
     # -- printing -------------------------------------------------------------
     def _get_name(self) -> str:
@@ -404,28 +374,3 @@ def _parse_to(args, kwargs):
     if dtype is not None and not dtype.is_floating_point:
         raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype.name}")
     return device, dtype
-
-
-def _move_into(parameter: Tensor, moved: Tensor) -> None:
-    """Give ``parameter`` the storage of ``moved`` while keeping the Parameter object."""
-    if moved is parameter:
-        return
-    parameter._data = moved._data
-    parameter._device = moved._device
-    parameter._dtype = moved._dtype
-
-
-def _shape_of(value) -> tuple:
-    return tuple(value.shape) if hasattr(value, "shape") else ()
-
-
-def _copy_into(target: Tensor, value, assign: bool) -> None:
-    """Write ``value`` into ``target``'s memory, moved to target's device and cast to its dtype."""
-    if not isinstance(value, Tensor):
-        value = as_tensor(value)
-    if assign:
-        _move_into(target, value.to(target._device))
-        return
-    converted = value.to(device=target._device, dtype=target._dtype)
-    target._data[...] = converted._data
-    target._bump_version()

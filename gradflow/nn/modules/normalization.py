@@ -35,6 +35,16 @@ class _BatchNorm(Module):
     """Shared body of the BatchNorm layers; subclasses only say which input ranks they take."""
 
     _accepted_ranks: tuple = ()
+    _version = 2  # PyTorch's numbering: version 2 added num_batches_tracked
+
+    def _upgrade_state_dict(self, state_dict, prefix: str, local_metadata: dict) -> None:
+        """A state dict without a version >= 2 may lack num_batches_tracked: keep the current count, as PyTorch."""
+        version = local_metadata.get("version")
+        key = prefix + "num_batches_tracked"
+        old = version is None or (isinstance(version, int) and version < 2)
+        if old and self.track_running_stats and key not in state_dict:
+            current = self.num_batches_tracked
+            state_dict[key] = current if current is not None else tensor(0, dtype=int64)
 
     def __init__(
         self,
