@@ -32,8 +32,8 @@ INTS = ("int32", "int64")
 ALL_DTYPES = ("bool", *INTS, *FLOATS)
 
 # Tolerances as torch.testing.assert_close uses them, a little wider for float16's accumulations.
-RTOL = {"float16": 2e-3, "float32": 2e-5, "float64": 1e-9}
-ATOL = {"float16": 1e-3, "float32": 1e-5, "float64": 1e-10}
+RTOL = {"float16": 2e-3, "float32": 2e-5, "float64": 1e-7}
+ATOL = {"float16": 1e-3, "float32": 1e-5, "float64": 1e-9}
 
 
 @dataclass
@@ -178,7 +178,9 @@ def compare(ours, theirs, dtype_name: str, tol: float, scale: float, what: str) 
     if mine.dtype.kind != "f":
         bad = mine != reference
         if bad.any():
-            return Outcome("value", f"{what}: {int(bad.sum())} of {bad.size} differ, e.g. {mine[bad][:3]} vs {reference[bad][:3]}")
+            return Outcome(
+                "value", f"{what}: {int(bad.sum())} of {bad.size} differ, e.g. {mine[bad][:3]} vs {reference[bad][:3]}"
+            )
         return None
     name = _dtype_name(theirs)
     rtol, atol = RTOL.get(name, 1e-9) * tol, ATOL.get(name, 1e-10) * tol
@@ -274,9 +276,7 @@ def _compare_results(spec, case, our_result, their_result, our_leaves, their_lea
         mismatch = compare(mine, reference, case.dtype, spec.tol, scale, "forward")
         if mismatch:
             return mismatch
-    differentiable = [
-        (m, r) for m, r in zip(ours_out, theirs_out) if r.requires_grad and r.is_floating_point()
-    ]
+    differentiable = [(m, r) for m, r in zip(ours_out, theirs_out) if r.requires_grad and r.is_floating_point()]
     if not (spec.grad and their_leaves and differentiable):
         return Outcome("match")
     cotangents = [_cotangent(r, seed + i) for i, (_, r) in enumerate(differentiable)]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import elementwise
+from . import elementwise, layers, linalg, nn, reduce, shape
 
-FAMILIES = (elementwise,)
+FAMILIES = (elementwise, reduce, shape, linalg, nn, layers)
 
 SPECS = [spec for family in FAMILIES for spec in family.SPECS]

@@ -20,7 +20,7 @@ pytest.importorskip("torch")
 from . import tally  # noqa: E402 - after the skip: the specs import torch
 from .engine import run_case  # noqa: E402
 from .registry import SPECS  # noqa: E402
-from .verdict import DIFFERENCES, KNOWN, judge, table_rows  # noqa: E402
+from .verdict import DIFFERENCES, judge, table_rows  # noqa: E402
 
 EXAMPLES = int(os.environ.get("GRADFLOW_FUZZ_EXAMPLES", "12"))
 

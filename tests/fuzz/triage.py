@@ -20,24 +20,29 @@ def triage(examples: int, pattern: str) -> None:
         if pattern not in spec.name:
             continue
         counts, first = Counter(), {}
-
-        @settings(
-            max_examples=examples, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-        )
-        @given(st.data())
-        def run(data, spec=spec, counts=counts, first=first):
-            dtype = data.draw(st.sampled_from(spec.dtypes))
-            case = spec.sample(data.draw, dtype)
-            outcome = run_case(spec, case)
-            verdict, reason = judge(spec.name, case, outcome, rows)
-            counts[verdict] += 1
-            if verdict == "fail":
-                first.setdefault((outcome.kind, dtype), (outcome.detail, case.describe()))
-
+        run = _runner(spec, examples, rows, counts, first)
         run()
         print(spec.name, dict(counts))
         for key, (detail, case) in first.items():
             print("   ", key, detail[:300], "|", case[:300])
+
+
+def _runner(spec, examples, rows, counts, first):
+
+    @settings(
+        max_examples=examples, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(st.data())
+    def run(data):
+        dtype = data.draw(st.sampled_from(spec.dtypes))
+        case = spec.sample(data.draw, dtype)
+        outcome = run_case(spec, case)
+        verdict, reason = judge(spec.name, case, outcome, rows)
+        counts[verdict] += 1
+        if verdict == "fail" or (verdict == "difference" and len(sys.argv) > 3):
+            first.setdefault((outcome.kind, dtype), (outcome.detail, case.describe()))
+
+    return run
 
 
 if __name__ == "__main__":
