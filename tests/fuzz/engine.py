@@ -17,13 +17,15 @@ known.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 import gradflow as gf
 from gradflow.errors import GradflowError
+
+from .case import Arr, Case, Outcome
 
 torch = pytest.importorskip("torch")  # the whole suite skips cleanly without PyTorch
 
@@ -34,33 +36,6 @@ ALL_DTYPES = ("bool", *INTS, *FLOATS)
 # Tolerances as torch.testing.assert_close uses them, a little wider for float16's accumulations.
 RTOL = {"float16": 2e-3, "float32": 2e-5, "float64": 1e-7}
 ATOL = {"float16": 1e-3, "float32": 1e-5, "float64": 1e-9}
-
-
-@dataclass
-class Arr:
-    """An array that becomes a tensor on both sides; ``grad`` marks an input whose gradient is compared."""
-
-    value: np.ndarray
-    grad: bool = False
-
-
-@dataclass
-class Case:
-    args: tuple
-    kwargs: dict = field(default_factory=dict)
-    dtype: str = "float64"
-    module: Callable | None = None  # module(nn_namespace) -> layer; called with the args
-
-    def describe(self) -> str:
-        def show(value):
-            if isinstance(value, Arr):
-                flat = value.value.reshape(-1)[:6].tolist()
-                more = "..." if value.value.size > 6 else ""
-                return f"array{list(value.value.shape)}:{value.value.dtype}{flat}{more}"
-            return repr(value)
-
-        parts = [show(a) for a in self.args] + [f"{k}={show(v)}" for k, v in self.kwargs.items()]
-        return f"({', '.join(parts)}) dtype={self.dtype}"
 
 
 @dataclass
@@ -78,16 +53,6 @@ class FuzzSpec:
 
     def __repr__(self) -> str:
         return self.name
-
-
-@dataclass
-class Outcome:
-    kind: str  # "match", "typed", or a mismatch kind
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.kind in ("match", "typed")
 
 
 def torch_dtype(name: str):

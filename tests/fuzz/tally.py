@@ -7,3 +7,4 @@ from collections import Counter
 TOTAL: Counter = Counter()  # verdict -> cases
 PER_SPEC: dict[str, Counter] = {}
 KNOWN_HITS: Counter = Counter()  # index into verdict.KNOWN -> cases
+SPEC_COUNT = 0  # set by test_fuzz.py: how many specs the registry holds

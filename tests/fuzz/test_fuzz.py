@@ -23,6 +23,7 @@ from .registry import SPECS  # noqa: E402
 from .verdict import DIFFERENCES, judge, table_rows  # noqa: E402
 
 EXAMPLES = int(os.environ.get("GRADFLOW_FUZZ_EXAMPLES", "12"))
+tally.SPEC_COUNT = len(SPECS)
 
 
 def test_differences_table_and_rules_agree():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .engine import Arr, Case, Outcome
+from .case import Arr, Case, Outcome
 
 TABLE = Path(__file__).resolve().parents[2] / "docs" / "differences.md"
 
