@@ -144,7 +144,8 @@ SPECS = [
     _pair_loss("kl_div", -3.0, 0.0, -3.0, 0.0, log_target=True),
     FuzzSpec("F.cross_entropy", F.cross_entropy, TF.cross_entropy, _class_sample(False), FLOATS),
     FuzzSpec("F.nll_loss", F.nll_loss, TF.nll_loss, _class_sample(True), FLOATS),
-    FuzzSpec("F.layer_norm", F.layer_norm, TF.layer_norm, _norm_sample("layer"), FLOATS, scale=None),
+    # tol 2: with two features the exact input gradient is O(eps), a difference of O(1) terms.
+    FuzzSpec("F.layer_norm", F.layer_norm, TF.layer_norm, _norm_sample("layer"), FLOATS, tol=2.0),
     FuzzSpec("F.group_norm", F.group_norm, TF.group_norm, _norm_sample("group"), FLOATS),
     FuzzSpec("F.batch_norm_eval", F.batch_norm, TF.batch_norm, _norm_sample("batch"), FLOATS),
     FuzzSpec("F.conv1d", F.conv1d, TF.conv1d, _conv_sample(1), FLOATS, scale=product_scale),

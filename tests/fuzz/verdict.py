@@ -171,6 +171,32 @@ KNOWN = [
         ["value", "grad"],
         lambda case, outcome: has_nan(case),
     ),
+    found(
+        "round(x, decimals) in float16 works in float16 (x * 10 overflows past 6553.5, ties round differently); "
+        "PyTorch computes in float32",
+        ["round_decimals"],
+        ["value"],
+        lambda case, outcome: case.dtype == "float16",
+    ),
+    found(
+        "norm's gradient at a subnormal input is ~0 (its squared norm underflows); PyTorch's is sign(x)",
+        ["norm*"],
+        ["grad"],
+    ),
+    found(
+        "softmax/log_softmax with NaN/inf in a slice: PyTorch gives NaN for the whole slice, gradflow 0/-inf for "
+        "the other entries",
+        ["softmax", "log_softmax"],
+        ["value", "grad"],
+        lambda case, outcome: nonfinite(case),
+    ),
+    found(
+        "gelu(+inf) is inf (the limit); PyTorch's CPU kernel gives NaN",
+        ["F.gelu*"],
+        ["value", "grad"],
+        lambda c, o: nonfinite(c),
+    ),
+    found("elu's gradient at a NaN input is finite; PyTorch's is NaN", ["F.elu"], ["grad"], lambda c, o: has_nan(c)),
     found("argmax/argmin of bool compute; PyTorch raises", ["argmax", "argmin"], ["accepts"]),
     found(
         "d(x ** y)/dy at a negative base is finite (log|x|); PyTorch gives NaN (pow's gradient is being reworked "
