@@ -146,8 +146,8 @@ SPECS = [
     FuzzSpec("F.nll_loss", F.nll_loss, TF.nll_loss, _class_sample(True), FLOATS),
     # tol 2: with two features the exact input gradient is O(eps), a difference of O(1) terms.
     FuzzSpec("F.layer_norm", F.layer_norm, TF.layer_norm, _norm_sample("layer"), FLOATS, tol=2.0),
-    FuzzSpec("F.group_norm", F.group_norm, TF.group_norm, _norm_sample("group"), FLOATS),
-    FuzzSpec("F.batch_norm_eval", F.batch_norm, TF.batch_norm, _norm_sample("batch"), FLOATS),
+    FuzzSpec("F.group_norm", F.group_norm, TF.group_norm, _norm_sample("group"), FLOATS, scale=sum_scale),
+    FuzzSpec("F.batch_norm_eval", F.batch_norm, TF.batch_norm, _norm_sample("batch"), FLOATS, scale=sum_scale),
     FuzzSpec("F.conv1d", F.conv1d, TF.conv1d, _conv_sample(1), FLOATS, scale=product_scale),
     FuzzSpec("F.conv2d", F.conv2d, TF.conv2d, _conv_sample(2), FLOATS, scale=product_scale),
     FuzzSpec(
