@@ -84,7 +84,7 @@ sign = _unary("sign", lambda xp, x: xp.sign(x), None, float_only=False, doc="-1,
 floor = _unary("floor", lambda xp, x: xp.floor(x), None, float_only=False)
 ceil = _unary("ceil", lambda xp, x: xp.ceil(x), None, float_only=False)
 trunc = _unary("trunc", lambda xp, x: xp.trunc(x), None, float_only=False)
-frac = _unary("frac", lambda xp, x: x - xp.trunc(x), lambda x, out: 1 + 0 * x)
+frac = _unary("frac", lambda xp, x: x - xp.trunc(x), lambda x, out: 1.0)  # 1 even at +-inf and NaN, as in PyTorch
 
 
 class Erf(Function):
