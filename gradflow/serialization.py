@@ -45,7 +45,7 @@ import safetensors.numpy
 from . import dtypes
 from .device import Device
 from .device import device as to_device
-from .errors import CheckpointFormatError, DeviceUnavailableError, DtypeError
+from .errors import ArgumentTypeError, ArgumentValueError, CheckpointFormatError, DeviceUnavailableError, DtypeError
 from .tensor import Tensor
 
 __all__ = ["save", "load"]
@@ -61,7 +61,7 @@ _CONTAINER_TAGS = ("dict", "odict", "list", "tuple")
 def _path_of(f, op: str) -> str:
     if isinstance(f, (str, os.PathLike)):
         return os.fspath(f)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{op}: expected a file path (str or os.PathLike), got {type(f).__name__}; file objects are not supported "
         "because checkpoints are written atomically (temporary file, then rename)"
     )
@@ -97,13 +97,15 @@ class _Encoder:
             return {"tensor": self._tensor(value, where)}
         if isinstance(value, (collections.abc.Mapping, list, tuple)):
             if id(value) in self._open:
-                raise ValueError(f"save: {where} contains itself (a reference cycle); checkpoints must be trees")
+                raise ArgumentValueError(
+                    f"save: {where} contains itself (a reference cycle); checkpoints must be trees"
+                )
             self._open.add(id(value))
             try:
                 return self._container(value, where)
             finally:
                 self._open.discard(id(value))
-        raise TypeError(
+        raise ArgumentTypeError(
             f"save: {where} is a {type(value).__module__}.{type(value).__qualname__}, which gradflow checkpoints "
             "cannot hold; use Tensors, numbers, strings, None, and dicts/lists/tuples of those "
             "(convert arrays with gradflow.tensor(...))"
@@ -114,7 +116,7 @@ class _Encoder:
             pairs = []
             for key, item in value.items():
                 if isinstance(key, (bool, np.bool_)) or not isinstance(key, (str, numbers.Integral)):
-                    raise TypeError(
+                    raise ArgumentTypeError(
                         f"save: {where} has a key {key!r} of type {type(key).__name__}; dict keys must be str or int"
                     )
                 key = key if isinstance(key, str) else int(key)
@@ -361,11 +363,11 @@ def _check_map_location(map_location) -> None:
     if isinstance(map_location, dict):
         for key, value in map_location.items():
             if not isinstance(key, (str, Device)) or not isinstance(value, (str, Device)):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"load: map_location dict must map saved device strings to devices, got {key!r}: {value!r}"
                 )
         return
-    raise TypeError(
+    raise ArgumentTypeError(
         f"load: map_location must be None, a device ('cpu', 'cuda:0', gradflow.device(...)) or a dict "
         f"{{'cuda:0': 'cpu'}}, got {type(map_location).__name__}"
     )

@@ -13,7 +13,7 @@ differentiating ``u -> J^T u`` with respect to ``u`` against ``v`` gives ``J v``
 
 from __future__ import annotations
 
-from ..errors import DtypeError, GraphError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, GraphError, ShapeError, shape_str
 from ..ops.join import stack
 from ..tensor import Tensor
 from .engine import grad as _engine_grad
@@ -31,7 +31,7 @@ def _as_tuple(value, arg_name: str, fn_name: str) -> tuple:
     for index, element in enumerate(values):
         if not isinstance(element, Tensor):
             where = f"the value at index {index}" if is_tuple else f"the given {arg_name}"
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{fn_name}: the {arg_name} must be either a Tensor or a tuple of Tensors but {where} has type "
                 f"{type(element).__name__}; pass gradflow tensors (a list is not accepted: use a tuple)"
             )
@@ -236,7 +236,7 @@ _INDEPENDENT = "Output {output} of the user-provided function is independent of 
 
 def _check_strategy(strategy, fn_name: str, arg_name: str) -> None:
     if strategy not in _STRATEGIES:
-        raise ValueError(
+        raise ArgumentValueError(
             f'{fn_name}: Expected {arg_name} to be either "forward-mode" or "reverse-mode", got {strategy!r}. Hint: '
             'if your function has more outputs than inputs, "forward-mode" tends to be more performant; otherwise, '
             'prefer "reverse-mode"'

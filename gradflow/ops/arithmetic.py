@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..autograd.function import Function
-from ..errors import DtypeError
+from ..errors import ArgumentValueError, DtypeError
 from ..tensor import Tensor
 from ._operands import apply_broadcasting, promote_operands
 from .compare import where
@@ -202,7 +202,7 @@ def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
         (a, b), _ = promote_operands("div", input, other, float_result=True, numbers_allowed=True)
         return apply_broadcasting(Div, "div", a, b)
     if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        raise ArgumentValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
     (a, b), _ = promote_operands("div", input, other, numbers_allowed=True)
     return apply_broadcasting(RoundedDiv, "div", a, b, rounding_mode=rounding_mode)
 

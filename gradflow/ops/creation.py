@@ -15,7 +15,7 @@ from .. import backends
 from ..device import device as to_device
 from ..device import resolve
 from ..dtypes import from_numpy_dtype, get_default_dtype, int64, numpy_dtype, scalar_dtype, to_dtype
-from ..errors import DtypeError
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError
 from ..tensor import Tensor
 
 
@@ -32,7 +32,7 @@ def _size(size) -> tuple:
         size = tuple(size[0])
     shape = tuple(int(s) for s in size)
     if any(s < 0 for s in shape):
-        raise ValueError(f"negative dimension in size {shape}; sizes must be >= 0")
+        raise ArgumentValueError(f"negative dimension in size {shape}; sizes must be >= 0")
     return shape
 
 
@@ -71,7 +71,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
         from_python = not isinstance(data, (np.ndarray, np.generic))
         array = np.asarray(_unwrap_nested(data))
         if array.dtype == object:
-            raise TypeError(f"tensor: could not infer a dtype from data of type {type(data).__name__}")
+            raise ArgumentTypeError(f"tensor: could not infer a dtype from data of type {type(data).__name__}")
     chosen = to_dtype(dtype) if dtype is not None else _inferred_dtype(array, from_python)
     backend = target.backend
     with backend.context():
@@ -125,7 +125,7 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with a NumPy array."""
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+        raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     return Tensor._wrap(array, resolve("cpu"))
 
 
@@ -195,7 +195,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ValueError("arange: step must be nonzero")
+        raise ArgumentValueError("arange: step must be nonzero")
     if dtype is None:
         integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if integral else get_default_dtype()
@@ -215,7 +215,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
 def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     if steps < 0:
-        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+        raise ArgumentValueError(f"linspace: number of steps must be non-negative, got {steps}")
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
     backend = target.backend
@@ -268,9 +268,9 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
     if size is None:
         low, high, size = 0, low, high
     if size is None:
-        raise TypeError("randint: size is required, e.g. randint(0, 10, (3, 4))")
+        raise ArgumentTypeError("randint: size is required, e.g. randint(0, 10, (3, 4))")
     if high <= low:
-        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+        raise ArgumentValueError(f"randint: high ({high}) must be greater than low ({low})")
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else int64
     size = (size,) if isinstance(size, numbers.Integral) else tuple(size)

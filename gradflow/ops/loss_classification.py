@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ..dtypes import int64, uint8
-from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
+from ..errors import ArgumentValueError, DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import index_bounds, out_of_range_value
 from .loss import require_float_input, require_tensor, resolve_reduction
@@ -395,12 +395,12 @@ def cross_entropy(
     op = "cross_entropy"
     reduction = resolve_reduction(op, size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+        raise ArgumentValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     input, target, unbatched = _batched(op, input, target)
     weight = _check_weight(op, weight, input)
     if target.shape == input.shape:
         if ignore_index >= 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{op}: ignore_index is not supported for class-probability targets (got {ignore_index}); "
                 "give ignored samples zero probability mass or pass class indices instead"
             )
