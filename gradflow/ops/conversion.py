@@ -52,8 +52,7 @@ def _to_dtype_arg(value):
     if isinstance(value, builtins.type) and value in _PYTHON_DTYPES:
         return _PYTHON_DTYPES[value]
     raise ArgumentTypeError(
-        f"to: dtype must be a gradflow dtype, got {value!r}; "
-        f"pass gradflow.{_dtype_name(value) or 'float64'}"
+        f"to: dtype must be a gradflow dtype, got {value!r}; pass gradflow.{_dtype_name(value) or 'float64'}"
     )
 
 
