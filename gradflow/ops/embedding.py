@@ -66,12 +66,13 @@ class EmbeddingScatter(Function):
         xp = backend.xp
         width = grad.shape[-1]
         flat_indices = indices.reshape(-1)
-        rows = grad.reshape(-1, width)
+        rows = grad.reshape(flat_indices.shape[0], width)  # not -1: an embedding of width 0 has 0 elements
         factors = _row_factors(xp, flat_indices, num_weights, padding_idx, scale_grad_by_freq, grad.dtype)
         if factors is not None:
             rows = rows * factors[:, None]
         out = xp.zeros((num_weights, width), dtype=grad.dtype)
-        backend.add_at(out, flat_indices, rows)
+        if rows.size:
+            backend.add_at(out, flat_indices, rows)
         ctx.factors = factors
         ctx.save_for_backward(indices)
         return out
