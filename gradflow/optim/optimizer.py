@@ -20,7 +20,7 @@ import numpy as np
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..device import resolve
 from ..dtypes import float16, float32
-from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, ShapeError, shape_str
 from ..profiler import record_function
 from ..tensor import Tensor
 
@@ -302,6 +302,7 @@ class Optimizer:
         for key, value in state_dict["state"].items():
             if key in id_map:
                 param = id_map[key]
+                _check_state_shapes(type(self).__name__, key, param, value, groups)
                 dtype = self._state_dtype(param)
                 state[param] = {name: _copy_state(param, name, item, dtype) for name, item in value.items()}
             else:
@@ -314,6 +315,28 @@ class Optimizer:
                 saved["param_names"] = group["param_names"]
         self.state = state
         self.param_groups = saved_groups
+
+
+def _check_state_shapes(owner: str, key, param: Tensor, value: dict, groups) -> None:
+    """Per-parameter state (exp_avg, momentum_buffer, ...) must have the parameter's shape: a smaller one would
+    broadcast in step() and train on silently wrong values. ``step`` is a counter of any shape."""
+    for name, item in value.items():
+        if name == "step" or not isinstance(item, Tensor) or item.shape == param.shape:
+            continue
+        label = next(
+            (
+                f"'{group['param_names'][index]}'" if "param_names" in group else f"{index} of group {number}"
+                for number, group in enumerate(groups)
+                for index, candidate in enumerate(group["params"])
+                if candidate is param
+            ),
+            repr(key),
+        )
+        raise ShapeError(
+            f"{owner}.load_state_dict: state '{name}' of parameter {label} (saved id {key!r}) has shape "
+            f"{shape_str(item.shape)} but the parameter has shape {shape_str(param.shape)}; load a state dict saved "
+            "for these parameters, in the same order"
+        )
 
 
 def _copy_state(param: Tensor, name: str, value, state_dtype):
