@@ -230,7 +230,7 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad:
     m = n if m is None else dimension(m, "eye", "m")
     for name, value in (("n", n), ("m", m)):
         if value < 0:
-            raise ArgumentValueError(f"eye: {name} must be greater or equal to 0, got {value}")
+            raise ArgumentValueError(f"eye: {name} must be greater or equal to 0, got {value}; pass a size >= 0")
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
     backend = target.backend

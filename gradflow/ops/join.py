@@ -161,7 +161,7 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
     """Split into ``chunks`` views of equal size along ``dim`` (the last may be smaller, or fewer come back)."""
     if chunks <= 0:
-        raise ArgumentValueError(f"chunk: number of chunks must be greater than 0, got {chunks}")
+        raise ArgumentValueError(f"chunk: number of chunks must be greater than 0, got {chunks}; pass chunks >= 1")
     axis = normalize_dim(dim, input.ndim, "chunk")
     if input.ndim == 0:
         raise ShapeError("chunk: expected a tensor with at least one dimension, got a 0-d tensor")

@@ -15,6 +15,8 @@ pass; its own backward gives second derivatives through softmax's backward.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..dtypes import int64, uint8
 from ..errors import ArgumentValueError, DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
@@ -138,7 +140,8 @@ def _class_loss(xp, log_probs, target, weight, ignore_index, reduction, smoothin
     elif reduction == "sum":
         out = xp.sum(loss)
     else:
-        out = xp.sum(loss) / denominator  # all ignored: 0 / 0 = NaN, as in PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = NaN, as in PyTorch
+            out = xp.sum(loss) / denominator
     return xp.asarray(out, dtype=log_probs.dtype), safe_target, target_weight, keep, denominator
 
 
@@ -336,7 +339,8 @@ class SoftmaxCrossEntropy(Function):
         elif reduction == "sum":
             out = xp.sum(losses)
         else:
-            out = xp.sum(losses) / denominator  # all ignored: 0 / 0 = NaN, as in PyTorch
+            with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = NaN, as in PyTorch
+                out = xp.sum(losses) / denominator
         ctx.reduction, ctx.label_smoothing, ctx.ignore_index = reduction, label_smoothing, ignore_index
         ctx.save_for_backward(logits, target, weight, lse, denominator)
         return xp.asarray(out, dtype=logits.dtype)
