@@ -148,7 +148,9 @@ class Tensor:
     def grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise ArgumentTypeError(f"grad: expected a Tensor or None, got {type(value).__name__}")
+                raise ArgumentTypeError(
+                    f"grad: expected a Tensor or None, got {type(value).__name__}; assign a Tensor of the same shape"
+                )
             if value._dtype is not self._dtype:
                 raise DtypeError(
                     f"grad: assigned grad has dtype {value._dtype.name} but the tensor has dtype {self._dtype.name}; "

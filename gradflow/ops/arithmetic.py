@@ -227,7 +227,9 @@ def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
         (a, b), _ = promote_operands("div", input, other, float_result=True, numbers_allowed=True)
         return apply_broadcasting(Div, "div", a, b)
     if rounding_mode not in ("trunc", "floor"):
-        raise ArgumentValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+        raise ArgumentValueError(
+            f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}; pass one of those"
+        )
     (a, b), dtype = promote_operands("div", input, other, numbers_allowed=True)
     _check_integer_divisor("floor_divide" if rounding_mode == "floor" else "div", a, b, dtype)
     return apply_broadcasting(RoundedDiv, "div", a, b, rounding_mode=rounding_mode)

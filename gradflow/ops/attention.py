@@ -56,7 +56,9 @@ class SafeSoftmax(Function):
 def _check_sdpa_inputs(query, key, value, attn_mask) -> None:
     for name, tensor in (("query", query), ("key", key), ("value", value)):
         if not isinstance(tensor, Tensor):
-            raise ArgumentTypeError(f"{_SDPA}: {name} must be a Tensor, got {type(tensor).__name__}")
+            raise ArgumentTypeError(
+                f"{_SDPA}: {name} must be a Tensor, got {type(tensor).__name__}; wrap it with gradflow.tensor()"
+            )
     if min(query.ndim, key.ndim, value.ndim) < 2:
         raise ShapeError(
             f"{_SDPA}: Expected query, key, and value to all be at least 2 dimensional, but got query.dim: "
@@ -75,7 +77,9 @@ def _check_sdpa_inputs(query, key, value, attn_mask) -> None:
         )
     if attn_mask is not None:
         if not isinstance(attn_mask, Tensor):
-            raise ArgumentTypeError(f"{_SDPA}: attn_mask must be a Tensor or None, got {type(attn_mask).__name__}")
+            raise ArgumentTypeError(
+                f"{_SDPA}: attn_mask must be a Tensor or None, got {type(attn_mask).__name__}; wrap it"
+            )
         if attn_mask.dtype is not bool_dtype and attn_mask.dtype is not query.dtype:
             raise DtypeError(
                 f"{_SDPA}: Expected attn_mask dtype to be bool or to match query dtype, but got attn_mask.dtype: "

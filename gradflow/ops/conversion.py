@@ -74,7 +74,9 @@ def _to_device_arg(value):
         name = _dtype_name(value)
         hint = f"; for a dtype pass gradflow.{name}" if name else ""
         raise ArgumentValueError(f"to: invalid device string {value!r}; use 'cpu', 'cuda' or 'cuda:N'{hint}")
-    raise ArgumentTypeError(f"to: device must be a string or a gradflow.Device, got {type(value).__name__}")
+    raise ArgumentTypeError(
+        f"to: device must be a string or a gradflow.Device, got {type(value).__name__}; pass e.g. 'cuda:0'"
+    )
 
 
 def parse_to_args(args, kwargs):

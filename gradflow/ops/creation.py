@@ -112,7 +112,9 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with a NumPy array."""
     if not isinstance(array, np.ndarray):
-        raise ArgumentTypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+        raise ArgumentTypeError(
+            f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}; use gradflow.tensor() for other data"
+        )
     return Tensor._wrap(array, resolve("cpu"))
 
 
@@ -192,7 +194,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ArgumentValueError("arange: step must be nonzero")
+        raise ArgumentValueError("arange: step must be nonzero; pass e.g. step=1 or step=-1")
     if not all(math.isfinite(v) for v in (start, end, step)):
         raise ArgumentValueError(f"arange: unsupported range {start} -> {end} (step {step}); use finite bounds")
     if dtype is None:
@@ -215,7 +217,7 @@ def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: 
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
     steps = dimension(steps, "linspace", "steps")
     if steps < 0:
-        raise ArgumentValueError(f"linspace: number of steps must be non-negative, got {steps}")
+        raise ArgumentValueError(f"linspace: number of steps must be non-negative, got {steps}; pass steps >= 0")
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
     backend = target.backend
@@ -275,7 +277,9 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
     if size is None:
         raise ArgumentTypeError("randint: size is required, e.g. randint(0, 10, (3, 4))")
     if high <= low:
-        raise ArgumentValueError(f"randint: high ({high}) must be greater than low ({low})")
+        raise ArgumentValueError(
+            f"randint: high ({high}) must be greater than low ({low}); swap them or widen the range"
+        )
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else int64
     size = (size,) if isinstance(size, numbers.Integral) else tuple(size)

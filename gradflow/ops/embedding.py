@@ -90,7 +90,10 @@ class EmbeddingScatter(Function):
 
 def _check_indices(op: str, input, reference: Tensor) -> Tensor:
     if not isinstance(input, Tensor):
-        raise ArgumentTypeError(f"{op}: input must be an int64 Tensor of indices, got {type(input).__name__}")
+        raise ArgumentTypeError(
+            f"{op}: input must be an int64 Tensor of indices, got {type(input).__name__}; "
+            "wrap it with gradflow.tensor(..., dtype=gradflow.int64)"
+        )
     if input._dtype not in (int64, int32):
         raise DtypeError(
             f"{op}: expected the indices to be int64 or int32, got {input._dtype.name} of shape "
@@ -146,7 +149,9 @@ def embedding(
     (2, 2, 3)
     """
     if not isinstance(weight, Tensor):
-        raise ArgumentTypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
+        raise ArgumentTypeError(
+            f"embedding: weight must be a Tensor, got {type(weight).__name__}; pass a 2-D weight table"
+        )
     if weight.ndim != 2:
         raise ShapeError(
             f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {shape_str(weight.shape)}"
@@ -198,7 +203,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                 f"one_hot: Class values must be smaller than num_classes, got {bad} with num_classes={num_classes}"
             )
     elif num_classes < 0:
-        raise ArgumentValueError(f"one_hot: num_classes must be non-negative or -1, got {num_classes}")
+        raise ArgumentValueError(
+            f"one_hot: num_classes must be non-negative or -1, got {num_classes}; use -1 to infer it"
+        )
     xp = tensor._device.backend.xp
     classes = xp.arange(num_classes, dtype=data.dtype)
     return Tensor._wrap((data[..., None] == classes).astype(xp.int64), tensor._device)

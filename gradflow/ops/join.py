@@ -23,11 +23,12 @@ def _tensor_list(op: str, tensors) -> list:
         raise ArgumentTypeError(f"{op}: expected a sequence of tensors, got a single Tensor; wrap it: {op}([x, y])")
     tensors = list(tensors)
     if not tensors:
-        raise ArgumentValueError(f"{op}: expected a non-empty list of tensors")
+        raise ArgumentValueError(f"{op}: expected a non-empty list of tensors; pass at least one tensor")
     for position, tensor in enumerate(tensors):
         if not isinstance(tensor, Tensor):
             raise ArgumentTypeError(
-                f"{op}: expected a sequence of tensors, but element {position} is {type(tensor).__name__}"
+                f"{op}: expected a sequence of tensors, but element {position} is {type(tensor).__name__}; "
+                "wrap numbers with gradflow.tensor()"
             )
         if tensor._device is not tensors[0]._device:
             raise device_mismatch(op, tensors[0]._device, tensor._device, f"tensor {position}", "tensor 0")
@@ -143,7 +144,8 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         size = split_size_or_sections
         if size < 0 or (size == 0 and length != 0):
             raise ArgumentValueError(
-                f"split: split_size must be positive (it can only be 0 if dimension {dim} has size 0), got {size}"
+                f"split: split_size must be positive (it can only be 0 if dimension {dim} has size 0), got {size}; "
+                "pass a split_size >= 1"
             )
         sizes = [size] * (length // size) + [length % size] if size else [0]
         if len(sizes) > 1 and sizes[-1] == 0:
@@ -253,7 +255,7 @@ def repeat(input: Tensor, *sizes) -> Tensor:
             f"tensor ({input.ndim}, shape {shape_str(input.shape)}); use tile() to repeat trailing dims only"
         )
     if any(s < 0 for s in sizes):
-        raise ArgumentValueError(f"repeat: repeats must be non-negative, got {list(sizes)}")
+        raise ArgumentValueError(f"repeat: repeats must be non-negative, got {list(sizes)}; pass sizes >= 0")
     return Repeat.apply(input, sizes)
 
 
