@@ -325,7 +325,8 @@ def multi_head_attention_forward(
         if attn_mask.shape[0] == 1 and attn_mask.ndim == 3:
             attn_mask = attn_mask.unsqueeze(0)
         else:
-            attn_mask = attn_mask.reshape(bsz, num_heads, tgt_len, src_len)  # not -1: bsz may be 0
+            # -1 is ambiguous for 0 elements (bsz 0): then any target length fits
+            attn_mask = attn_mask.reshape(bsz, num_heads, -1 if attn_mask.numel() else tgt_len, src_len)
     q = q.reshape(bsz, num_heads, tgt_len, head_dim)
     k = k.reshape(bsz, num_heads, src_len, head_dim)
     v = v.reshape(bsz, num_heads, src_len, head_dim)
