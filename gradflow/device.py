@@ -13,7 +13,7 @@ import os
 import sys
 
 from .backends import availability, backend_for
-from .errors import DeviceUnavailableError
+from .errors import ArgumentTypeError, ArgumentValueError, DeviceUnavailableError
 
 _CANONICAL: dict[tuple[str, int | None], Device] = {}
 _fallback_notice_shown = False
@@ -63,7 +63,7 @@ def _parse(spec: str) -> tuple[str, int | None]:
     text = spec.strip().lower()
     kind, _, index_text = text.partition(":")
     if kind not in ("cpu", "cuda", "auto") or (index_text and (kind != "cuda" or not index_text.isdigit())):
-        raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda', 'cuda:N' or 'auto'")
+        raise ArgumentValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda', 'cuda:N' or 'auto'")
     return kind, int(index_text) if index_text else None
 
 
@@ -78,7 +78,7 @@ def device(spec, index: int | None = None) -> Device:
     if isinstance(spec, int):
         spec, index = "cuda", spec
     if not isinstance(spec, str):
-        raise TypeError(f"device: expected a string like 'cpu' or 'cuda:0' or a gradflow.Device, got {spec!r}")
+        raise ArgumentTypeError(f"device: expected a string like 'cpu' or 'cuda:0' or a gradflow.Device, got {spec!r}")
     kind, parsed_index = _parse(spec)
     index = parsed_index if index is None else index
     if kind == "auto":

@@ -19,7 +19,7 @@ import ctypes
 
 from .device import device as _device
 from .dtypes import ALL_DTYPES, from_numpy_dtype
-from .errors import DeviceMismatchError, DeviceUnavailableError, DtypeError
+from .errors import ArgumentTypeError, ArgumentValueError, DeviceMismatchError, DeviceUnavailableError, DtypeError
 from .tensor import Tensor
 
 # DLDeviceType values from dlpack.h.
@@ -94,7 +94,7 @@ def from_dlpack(ext_tensor, *, device=None, copy: bool | None = None) -> Tensor:
         _check_dtype_name(dtype_name)
         source = _CapsuleExporter(ext_tensor, (device_type, device_id))
     else:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"from_dlpack: expected an array with a __dlpack__ method (NumPy, CuPy, PyTorch, ...) or a DLPack "
             f"capsule, got {type(ext_tensor).__name__}; for Python data use gradflow.tensor(data)"
         )
@@ -237,13 +237,15 @@ def _read_capsule(capsule) -> tuple:
     elif name == b"dltensor_versioned":
         header = _DLManagedTensorVersioned.from_address(_get_pointer(capsule, name)).dl_tensor
     elif name in (b"used_dltensor", b"used_dltensor_versioned"):
-        raise ValueError(
+        raise ArgumentValueError(
             "from_dlpack: this DLPack capsule was already consumed (a capsule can be imported once); "
             "export a new one from the producer, or pass the array itself"
         )
     else:
         shown = None if name is None else name.decode(errors="replace")
-        raise TypeError(f"from_dlpack: expected a DLPack capsule named 'dltensor', got a capsule named {shown!r}")
+        raise ArgumentTypeError(
+            f"from_dlpack: expected a DLPack capsule named 'dltensor', got a capsule named {shown!r}"
+        )
     return header.device.device_type, header.device.device_id, _dtype_name(header.dtype)
 
 

@@ -92,7 +92,7 @@ def to_dtype(obj) -> dtype:
         return bool
     try:
         found = _BY_NUMPY.get(np.dtype(obj))
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError, KeyError):  # NumPy parses strings such as "i4,(" as Python
         found = None
     if found is None:
         names = ", ".join(d.name for d in ALL_DTYPES)

@@ -65,6 +65,32 @@ class ArgumentTypeError(GradflowError, TypeError):
     """An op got an argument of the wrong kind, e.g. a Python number where it needs a Tensor."""
 
 
+class ArgumentValueError(GradflowError, ValueError, RuntimeError):
+    """An argument of the right kind but a value the op cannot take (a negative size, zero chunks, p > 1, ...).
+
+    PyTorch raises ``ValueError`` for some of these and ``RuntimeError`` for others; this is both.
+    """
+
+
+class ArgumentKeyError(GradflowError, KeyError):
+    """A name or key that is empty, malformed, already taken or not there."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class UsageError(GradflowError, RuntimeError):
+    """An object used in the wrong order or state (results read before a profile ends, groups added later, ...)."""
+
+
+class IntegerDivisionByZeroError(GradflowError, ZeroDivisionError, RuntimeError):
+    """Integer division or remainder by zero, which has no integer result (PyTorch raises too)."""
+
+
+class ValueOutOfRangeError(GradflowError, OverflowError, ValueError, RuntimeError):
+    """A number that the requested dtype cannot hold (``tensor([2**70])``, ``full(300, dtype=uint8)``, NaN as int)."""
+
+
 def not_a_tensor(op: str, value, name: str = "input", position: int = 1) -> ArgumentTypeError:
     """The error for an op called without the Tensor it needs: PyTorch's wording, then the fix."""
     return ArgumentTypeError(

@@ -14,7 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 from .dtypes import from_numpy_dtype
-from .errors import DeviceMismatchError, DtypeError, GraphError, shape_str
+from .errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    DeviceMismatchError,
+    DtypeError,
+    GraphError,
+    ShapeError,
+    shape_str,
+)
 from .utils.hooks import RemovableHandle
 
 _new_object = object.__new__
@@ -140,16 +148,18 @@ class Tensor:
     def grad(self, value) -> None:
         if value is not None:
             if not isinstance(value, Tensor):
-                raise TypeError(f"grad: expected a Tensor or None, got {type(value).__name__}")
+                raise ArgumentTypeError(
+                    f"grad: expected a Tensor or None, got {type(value).__name__}; assign a Tensor of the same shape"
+                )
             if value._dtype is not self._dtype:
                 raise DtypeError(
                     f"grad: assigned grad has dtype {value._dtype.name} but the tensor has dtype {self._dtype.name}; "
                     f"convert it first with .to({self._dtype!r})"
                 )
             if value._data.shape != self._data.shape or value._device is not self._device:
-                raise ValueError(
+                raise ShapeError(
                     f"grad: assigned grad has shape {shape_str(value.shape)} on {value._device}, but the tensor has "
-                    f"shape {shape_str(self.shape)} on {self._device}"
+                    f"shape {shape_str(self.shape)} on {self._device}; assign a grad of the tensor's shape and device"
                 )
         self._grad = value
 
@@ -229,7 +239,10 @@ class Tensor:
     @data.setter
     def data(self, other: Tensor) -> None:
         if other._device is not self._device:
-            raise ValueError(f"data: cannot assign data on {other._device} to a tensor on {self._device}")
+            raise DeviceMismatchError(
+                f"data: cannot assign data on {other._device} to a tensor on {self._device}; "
+                f"move it first with .to({str(self._device)!r})"
+            )
         self._data = other._data
         self._dtype = other._dtype
 
@@ -237,7 +250,7 @@ class Tensor:
     def item(self):
         """The single value of a one-element tensor as a Python number."""
         if self._data.size != 1:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"item: a Tensor with {self._data.size} elements cannot be converted to a Python scalar; "
                 "index or reduce it first"
             )
@@ -274,7 +287,7 @@ class Tensor:
         if dtype is not None and array.dtype != np.dtype(dtype):
             if copy is False:
                 # NumPy 2's contract: copy=False means "never copy", so refuse rather than copy silently.
-                raise ValueError(
+                raise ArgumentValueError(
                     f"__array__: converting a {self._dtype.name} tensor to {np.dtype(dtype)} needs a copy, but "
                     "copy=False was requested; use np.asarray(tensor, dtype=...) to allow the copy"
                 )
@@ -317,12 +330,12 @@ class Tensor:
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
+            raise ArgumentTypeError("len() of a 0-d tensor; use .item() for its value, .numel() to count its elements")
         return self._data.shape[0]
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"bool: a tensor with {self._data.size} elements is ambiguous as a truth value; use .any() or .all()"
             )
         return bool(self.item())
@@ -335,7 +348,10 @@ class Tensor:
 
     def __index__(self) -> int:
         if self._dtype.category == 2 or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an index")
+            raise ArgumentTypeError(
+                f"__index__: only integer tensors of a single element can be converted to an index, got a "
+                f"{self._dtype.name} tensor of {self._data.size} elements; use int(t.item()) or .long() first"
+            )
         return int(self.item())
 
     def __complex__(self) -> complex:
@@ -346,7 +362,7 @@ class Tensor:
 
     def __iter__(self):
         if self._data.ndim == 0:
-            raise TypeError("iteration over a 0-d tensor")
+            raise ArgumentTypeError("iteration over a 0-d tensor; use .item() for its value, or .reshape(1) to iterate")
         return iter(self.unbind(0))
 
     def __format__(self, spec: str) -> str:

@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 from .autograd.function import _RELEASED, _SAVED_SCALAR
-from .errors import MissingDependencyError, shape_str
+from .errors import ArgumentTypeError, ArgumentValueError, MissingDependencyError, shape_str
 from .tensor import Tensor
 
 _FORMATS = ("svg", "png")
@@ -44,7 +44,7 @@ def to_dot(tensor: Tensor, *, show_saved: bool = False) -> str:
     gives a graph with the single node ``out``.
     """
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"to_dot: expected a gradflow Tensor, got {type(tensor).__name__}")
+        raise ArgumentTypeError(f"to_dot: expected a gradflow Tensor, got {type(tensor).__name__}")
     lines = [
         "digraph gradflow {",
         '  graph [rankdir=TB fontname="Helvetica"];',
@@ -104,7 +104,7 @@ def render(tensor: Tensor, path, format: str | None = None, *, show_saved: bool 
     path = Path(path)
     chosen = (format or path.suffix.lstrip(".")).lower()
     if chosen not in _FORMATS:
-        raise ValueError(
+        raise ArgumentValueError(
             f"render: can't tell which image format to write for {str(path)!r} (format={format!r}); "
             "pass a path ending in .svg or .png, or format='svg' / format='png'"
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import inspect
 
-from ..errors import GraphError, InplaceError, shape_str
+from ..errors import ArgumentTypeError, GraphError, InplaceError, shape_str
 from ..tensor import Tensor
 from .function import Node, _record
 from .grad_mode import _state, no_grad
@@ -46,7 +46,7 @@ class FunctionCtx(Node):
         """Keep tensors (inputs, outputs or None) for backward; ``ctx.saved_tensors`` returns them version-checked."""
         for position, tensor in enumerate(tensors):
             if tensor is not None and not isinstance(tensor, Tensor):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"{self.name()}: save_for_backward can only save tensors (or None), but argument {position} is "
                     f"a {type(tensor).__name__}; store other values as attributes of ctx"
                 )
@@ -94,7 +94,7 @@ class _Backward:
             if gradient is None:
                 continue
             if not isinstance(gradient, Tensor):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"function {ctx.name()} returned a {type(gradient).__name__} as gradient {position}; "
                     "return gradflow Tensors (or None)"
                 )
@@ -166,7 +166,7 @@ def _bind_to_positions(cls, args: tuple, kwargs: dict, separate_setup: bool) -> 
     bound.apply_defaults()
     if bound.kwargs:
         names = ", ".join(repr(name) for name in bound.kwargs)
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{cls.__name__}.apply: forward() got keyword-only argument(s) {names}; autograd.Function passes "
             "arguments to forward by position, so make them ordinary (positional) parameters of forward"
         )

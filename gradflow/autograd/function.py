@@ -19,7 +19,7 @@ import itertools
 import numpy as np
 
 from ..dtypes import from_numpy_dtype
-from ..errors import GraphError, InplaceError, device_mismatch, not_a_tensor, shape_str
+from ..errors import GradflowError, GraphError, InplaceError, OutOfMemoryError, device_mismatch, not_a_tensor, shape_str
 from ..tensor import Tensor, VersionCounter
 from ..utils.hooks import RemovableHandle
 from .anomaly_mode import _anomaly, forward_stack
@@ -205,6 +205,11 @@ class Function:
                 profiler.drop(frame)
             if device is None and isinstance(error, AttributeError):  # no Tensor among the arguments
                 raise not_a_tensor(cls.__name__.lower(), args[0] if args else None) from None
+            if isinstance(error, MemoryError) and not isinstance(error, GradflowError):  # NumPy's, CuPy's
+                raise OutOfMemoryError(
+                    f"{cls.__name__.lower()}: out of memory on {device} ({error}); use smaller tensors or batches, "
+                    "or free tensors you no longer need"
+                ) from None
             raise
         if profiler is not None:
             profiler.exit_op(frame)

@@ -9,7 +9,7 @@ and unpacked back to the caller's structure (``_finish``).
 
 from __future__ import annotations
 
-from ..errors import DtypeError, GraphError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, DtypeError, GraphError, ShapeError, shape_str
 from ..tensor import Tensor
 from .engine import grad as _engine_grad
 
@@ -21,7 +21,7 @@ def _as_tuple(value, arg_name: str, fn_name: str) -> tuple:
     for index, element in enumerate(values):
         if not isinstance(element, Tensor):
             where = f"the value at index {index}" if is_tuple else f"the given {arg_name}"
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{fn_name}: the {arg_name} must be either a Tensor or a tuple of Tensors but {where} has type "
                 f"{type(element).__name__}; pass gradflow tensors (a list is not accepted: use a tuple)"
             )

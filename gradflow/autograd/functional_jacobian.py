@@ -7,7 +7,7 @@ Hessian is the Jacobian of the gradient.
 
 from __future__ import annotations
 
-from ..errors import GraphError
+from ..errors import ArgumentValueError, GraphError
 from ..ops.join import stack
 from ..tensor import Tensor
 from .engine import grad as _engine_grad
@@ -52,7 +52,7 @@ def _assemble(pieces: list, out: Tensor, inp: Tensor, pieces_are_rows: bool) -> 
 
 def _check_strategy(strategy, fn_name: str, arg_name: str) -> None:
     if strategy not in _STRATEGIES:
-        raise ValueError(
+        raise ArgumentValueError(
             f'{fn_name}: Expected {arg_name} to be either "forward-mode" or "reverse-mode", got {strategy!r}. Hint: '
             'if your function has more outputs than inputs, "forward-mode" tends to be more performant; otherwise, '
             'prefer "reverse-mode"'

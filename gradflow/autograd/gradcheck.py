@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GradcheckError, shape_str
+from ..errors import ArgumentValueError, GradcheckError, shape_str
 from ..tensor import Tensor
 from .engine import grad as autograd_grad
 from .grad_mode import enable_grad, no_grad
@@ -95,7 +95,7 @@ def _compare(numerical, analytical, inputs, targets, rtol, atol, raise_exception
 def _targets(inputs) -> list:
     targets = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not targets:
-        raise ValueError("gradcheck: no input requires grad; set requires_grad=True on the inputs to check")
+        raise ArgumentValueError("gradcheck: no input requires grad; set requires_grad=True on the inputs to check")
     return targets
 
 

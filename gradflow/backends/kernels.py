@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DtypeError, ShapeError, shape_str
+from ..errors import ArgumentValueError, DtypeError, ShapeError, shape_str
 
 FAMILIES = ("elementwise", "softmax", "loss", "norm", "optim", "dropout")
 
@@ -42,7 +42,7 @@ def kernel_dir() -> Path:
 def expected_kernels(family: str) -> tuple[str, ...]:
     """The name expressions (``"gf_softmax_forward<float>"``) the family's launcher uses."""
     if family not in FAMILIES:
-        raise ValueError(f"unknown kernel family {family!r}; the families are {', '.join(FAMILIES)}")
+        raise ArgumentValueError(f"unknown kernel family {family!r}; the families are {', '.join(FAMILIES)}")
     return tuple(importlib.import_module(f"gradflow.backends.fused.{family}").KERNELS)
 
 

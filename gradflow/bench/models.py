@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from .. import dtypes, nn
+from ..errors import ArgumentValueError
 from ..ops.creation import randint, randn
 
 __all__ = ["MODELS", "Workload", "workload"]
@@ -122,5 +123,5 @@ class Workload:
 def workload(name: str, dtype: str = "float32") -> Workload:
     """The built-in workload ``name`` (one of ``MODELS``)."""
     if name not in _BUILDERS:
-        raise ValueError(f"bench: unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise ArgumentValueError(f"bench: unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return Workload(name, dtype)

@@ -6,6 +6,7 @@ import json
 import math
 
 from .. import info
+from ..errors import ArgumentKeyError
 from .report import build_table, write_plot
 
 __all__ = ["BenchResult", "Cell"]
@@ -88,7 +89,7 @@ class BenchResult:
         for cell in self.cells:
             if (cell.framework, cell.device, cell.batch_size) == (framework, device, batch_size):
                 return cell.to_dict()
-        raise KeyError(f"BenchResult.cell: no cell ({framework!r}, {device!r}, {batch_size})")
+        raise ArgumentKeyError(f"BenchResult.cell: no cell ({framework!r}, {device!r}, {batch_size})")
 
     def _rows(self, framework: str) -> dict:
         rows: dict = {}

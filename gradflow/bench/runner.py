@@ -21,6 +21,7 @@ import statistics
 
 from .. import dtypes
 from ..device import device as as_device
+from ..errors import ArgumentValueError
 from ..nn.functional import cross_entropy
 from ..optim import Adam
 from ..profiler import profile
@@ -231,15 +232,15 @@ def compare(
 
 def _check_arguments(batch_sizes, steps, warmup, dtype, baseline) -> None:
     if not batch_sizes or any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in batch_sizes):
-        raise ValueError(f"compare: batch_sizes must be positive integers, got {tuple(batch_sizes)!r}")
+        raise ArgumentValueError(f"compare: batch_sizes must be positive integers, got {tuple(batch_sizes)!r}")
     if not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"compare: steps must be an integer >= 1, got {steps!r}")
+        raise ArgumentValueError(f"compare: steps must be an integer >= 1, got {steps!r}")
     if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"compare: warmup must be an integer >= 0, got {warmup!r}")
+        raise ArgumentValueError(f"compare: warmup must be an integer >= 0, got {warmup!r}")
     if dtype not in ("float32", "float16", "float64", "bfloat16"):
-        raise ValueError(f"compare: dtype must be 'float32', 'float16', 'bfloat16' or 'float64', got {dtype!r}")
+        raise ArgumentValueError(f"compare: dtype must be 'float32', 'float16', 'bfloat16' or 'float64', got {dtype!r}")
     if baseline not in (None, "torch"):
-        raise ValueError(f"compare: baseline must be None or 'torch', got {baseline!r}")
+        raise ArgumentValueError(f"compare: baseline must be None or 'torch', got {baseline!r}")
 
 
 def _torch_fns(model_fn, input_fn, baseline, baseline_fns, custom_loss: bool, custom_optimizer: bool):
@@ -254,7 +255,7 @@ def _torch_fns(model_fn, input_fn, baseline, baseline_fns, custom_loss: bool, cu
     fns = fns + (None,) * (4 - len(fns))
     for custom, index, what in ((custom_loss, 2, "loss_fn"), (custom_optimizer, 3, "optimizer")):
         if custom and fns[index] is None:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"compare: a custom {what}= with baseline='torch' needs its torch twin, or the ratio would compare "
                 "different steps: pass baseline_fns=(torch_model_fn, torch_input_fn, torch_loss_fn, torch_optimizer_fn)"
             )
@@ -263,7 +264,7 @@ def _torch_fns(model_fn, input_fn, baseline, baseline_fns, custom_loss: bool, cu
     torch_model_fn = getattr(getattr(model_fn, "__self__", None), "torch_model_fn", None)
     torch_input_fn = getattr(getattr(input_fn, "__self__", None), "torch_input_fn", None)
     if torch_model_fn is None or torch_input_fn is None:
-        raise ValueError(
+        raise ArgumentValueError(
             "compare: baseline='torch' needs the torch version of the model: pass "
             "baseline_fns=(torch_model_fn, torch_input_fn) (or use a built-in gradflow.bench.models.workload)"
         )

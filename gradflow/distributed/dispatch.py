@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import ALL_DTYPES
-from ..errors import DistributedError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, DistributedError, ShapeError, shape_str
 from ..tensor import Tensor
 from . import mpi_backend, nccl_backend
 from .process_group import ProcessGroup
@@ -51,7 +51,7 @@ def _describe(signature) -> str:
 
 def _check_tensor(op: str, tensor, role: str = "tensor") -> None:
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"{op}: {role} must be a gradflow Tensor, got {type(tensor).__name__}")
+        raise ArgumentTypeError(f"{op}: {role} must be a gradflow Tensor, got {type(tensor).__name__}")
 
 
 def _check_reduce_op(op: str, reduce_op) -> ReduceOp:

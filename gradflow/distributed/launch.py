@@ -18,7 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..errors import MissingDependencyError
+from ..errors import ArgumentValueError, MissingDependencyError
 
 INSTALL_HINT = "pip install 'gradflow[distributed]' (mpi4py and the MPICH wheel, which ships mpiexec)"
 
@@ -74,7 +74,7 @@ def mpiexec_command(nproc: int, argv: list[str], mpiexec: str | None = None, hos
 def run(nproc: int, argv: list[str], hosts: str | None = None) -> int:
     """Start the job and wait for it; returns mpiexec's exit status."""
     if nproc < 1:
-        raise ValueError(f"gradflow run: --nproc must be at least 1, got {nproc}")
+        raise ArgumentValueError(f"gradflow run: --nproc must be at least 1, got {nproc}")
     command = mpiexec_command(nproc, argv, hosts=hosts)
     return subprocess.call(command)
 

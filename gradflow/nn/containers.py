@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
+from ..errors import ArgumentTypeError, ArgumentValueError, IndexOutOfRangeError
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
@@ -13,13 +14,13 @@ __all__ = ["Sequential", "ModuleList", "ModuleDict"]
 def _index(caller: str, index, length: int) -> int:
     index = operator.index(index)
     if not -length <= index < length:
-        raise IndexError(f"{caller}: index {index} is out of range for {length} modules")
+        raise IndexOutOfRangeError(f"{caller}: index {index} is out of range for {length} modules")
     return index % length
 
 
 def _check_module(caller: str, module) -> None:
     if module is not None and not isinstance(module, Module):
-        raise TypeError(f"{caller}: {type(module).__name__} is not a Module subclass")
+        raise ArgumentTypeError(f"{caller}: {type(module).__name__} is not a Module subclass")
 
 
 class Sequential(Module):
@@ -79,7 +80,7 @@ class Sequential(Module):
         _check_module("Sequential.insert", module)  # before the rebuild, so a bad module leaves self intact
         length = len(self)
         if not -length <= operator.index(index) <= length:
-            raise IndexError(
+            raise IndexOutOfRangeError(
                 f"Sequential.insert: index {index} is out of range for {length} modules (valid: -{length} to {length})"
             )
         modules = list(self._modules.values())
@@ -132,7 +133,9 @@ class ModuleList(Module):
 
     def extend(self, modules) -> ModuleList:
         if isinstance(modules, Module) and not isinstance(modules, (ModuleList, Sequential)):
-            raise TypeError(f"ModuleList.extend should be called with an iterable, but got {type(modules).__name__}")
+            raise ArgumentTypeError(
+                f"ModuleList.extend should be called with an iterable, but got {type(modules).__name__}"
+            )
         for module in modules:
             self.append(module)
         return self
@@ -217,7 +220,7 @@ class ModuleDict(Module):
         pairs = modules.items() if hasattr(modules, "items") else modules
         for entry in pairs:
             if len(entry) != 2:
-                raise ValueError(
+                raise ArgumentValueError(
                     f"ModuleDict.update: expected (name, module) pairs, got an entry of length {len(entry)}"
                 )
             self[entry[0]] = entry[1]

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.special
 
 from ..device import device as as_device
-from ..errors import ShapeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, ShapeError, shape_str
 from ..tensor import Tensor
 
 __all__ = [
@@ -45,7 +45,7 @@ def _host_generator(generator=None) -> np.random.Generator:
 def _fill(tensor: Tensor, host_values) -> Tensor:
     """Write host values into the tensor's own memory (no graph is recorded; the version is bumped)."""
     if not isinstance(tensor, Tensor):
-        raise TypeError(f"nn.init: expected a Tensor, got {type(tensor).__name__}")
+        raise ArgumentTypeError(f"nn.init: expected a Tensor, got {type(tensor).__name__}")
     values = np.asarray(host_values).astype(tensor._data.dtype, copy=False)
     tensor._data[...] = tensor._device.backend.from_host(values)
     tensor._bump_version()
@@ -66,11 +66,11 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
         elif isinstance(param, (int, float)) and not isinstance(param, bool):
             slope = param
         else:
-            raise ValueError(f"negative_slope {param} not a valid number")
+            raise ArgumentValueError(f"negative_slope {param} not a valid number")
         return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+    raise ArgumentValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
 def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
@@ -86,7 +86,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     mode = mode.lower()
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
+        raise ArgumentValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 

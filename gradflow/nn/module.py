@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
+from ..errors import ArgumentKeyError, ArgumentTypeError, ArgumentValueError
 from ..ops.conversion import parse_to_args
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
@@ -31,7 +32,7 @@ class Module:
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
-            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments; Module takes none")
+            raise ArgumentTypeError(f"{type(self).__name__}.__init__() got unexpected arguments; Module takes none")
         setter = object.__setattr__
         setter(self, "training", True)
         setter(self, "_parameters", OrderedDict())
@@ -46,19 +47,19 @@ class Module:
         """Add a parameter (or None, a placeholder such as a missing bias) under ``name``."""
         self._check_name("register_parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"cannot assign '{type(param).__name__}' object to parameter '{name}' (gradflow.nn.Parameter or None "
                 "required)"
             )
         if param is not None and not param.is_leaf:
-            raise ValueError(f"register_parameter: cannot assign non-leaf Tensor to parameter '{name}'")
+            raise ArgumentValueError(f"register_parameter: cannot assign non-leaf Tensor to parameter '{name}'")
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Add a tensor that is state but not a parameter (BatchNorm's running mean); in state_dict if persistent."""
         self._check_name("register_buffer", name, "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (Tensor or None required)"
             )
         self._buffers[name] = tensor
@@ -70,7 +71,7 @@ class Module:
     def add_module(self, name: str, module: Module | None) -> None:
         """Add a child module under ``name`` (also reachable as an attribute)."""
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+            raise ArgumentTypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name("add_module", name, "_modules")
         self._modules[name] = module
 
@@ -80,11 +81,11 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{caller}: cannot register before Module.__init__() call")
         if not isinstance(name, str):
-            raise TypeError(f"{caller}: name should be a string, got {type(name).__name__}")
+            raise ArgumentTypeError(f"{caller}: name should be a string, got {type(name).__name__}")
         if not name or "." in name:
-            raise KeyError(f'{caller}: name can\'t be empty or contain ".", got "{name}"')
+            raise ArgumentKeyError(f'{caller}: name can\'t be empty or contain ".", got "{name}"')
         if hasattr(self, name) and name not in getattr(self, registry):
-            raise KeyError(f"{caller}: attribute '{name}' already exists")
+            raise ArgumentKeyError(f"{caller}: attribute '{name}' already exists")
 
     def __setattr__(self, name: str, value) -> None:
         d = self.__dict__
@@ -96,7 +97,7 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"cannot assign '{type(value).__name__}' as parameter '{name}' (gradflow.nn.Parameter or None "
                     "expected)"
                 )
@@ -108,11 +109,15 @@ class Module:
             modules[name] = value
         elif modules is not None and name in modules:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' (Module or None)")
+                raise ArgumentTypeError(
+                    f"cannot assign '{type(value).__name__}' as child module '{name}' (Module or None)"
+                )
             modules[name] = None
         elif buffers is not None and name in buffers:
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
+                raise ArgumentTypeError(
+                    f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)"
+                )
             buffers[name] = value
         else:
             object.__setattr__(self, name, value)
@@ -239,7 +244,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Set training mode here, then call each child's own ``train(mode)`` (so overrides run, as in PyTorch)."""
         if not isinstance(mode, bool):
-            raise ValueError("training mode is expected to be boolean")
+            raise ArgumentValueError("training mode is expected to be boolean")
         self.training = mode
         for module in self.children():
             module.train(mode)
@@ -372,5 +377,5 @@ def _parse_to(args, kwargs):
     """Tensor.to's argument forms, as (device, dtype); a module converts floating dtypes only."""
     dtype, device, _ = parse_to_args(args, dict(kwargs))
     if dtype is not None and not dtype.is_floating_point:
-        raise TypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype.name}")
+        raise ArgumentTypeError(f"Module.to only accepts floating point dtypes, but got desired dtype={dtype.name}")
     return device, dtype

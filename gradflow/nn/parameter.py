@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ArgumentTypeError
 from ..ops.creation import empty
 from ..tensor import Tensor
 
@@ -19,7 +20,7 @@ class Parameter(Tensor):
         if data is None:
             data = empty(0)
         if not isinstance(data, Tensor):
-            raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
+            raise ArgumentTypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
         parameter = Tensor._wrap(data._data, data._device, cls=cls)
         parameter._vc = data._shared_version_counter()
         parameter.requires_grad_(requires_grad)
@@ -40,4 +41,4 @@ class Parameter(Tensor):
         return memo[id(self)]
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("Parameter: use gradflow.save(module.state_dict(), path) rather than pickle")
+        raise ArgumentTypeError("Parameter: use gradflow.save(module.state_dict(), path) rather than pickle")

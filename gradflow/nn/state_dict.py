@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict, namedtuple
 
 from ..autograd.grad_mode import no_grad
-from ..errors import ShapeError, StateDictError, shape_str
+from ..errors import ArgumentTypeError, ShapeError, StateDictError, shape_str
 from ..tensor import Tensor
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -40,7 +40,7 @@ def state_dict(module, destination=None, prefix: str = "", keep_vars: bool = Fal
 def load_state_dict(module, state_dict, strict: bool = True, assign: bool = False) -> IncompatibleKeys:
     """Copy ``state_dict``'s tensors into ``module``'s parameters and buffers; see ``Module.load_state_dict``."""
     if not hasattr(state_dict, "items"):
-        raise TypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
+        raise ArgumentTypeError(f"load_state_dict: expected a dict-like state_dict, got {type(state_dict).__name__}")
     metadata = getattr(state_dict, "_metadata", None)
     state_dict = OrderedDict(state_dict)  # the upgrade hooks may add keys: never to the caller's dict
     for module_prefix, child in module.named_modules(remove_duplicate=False):

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, not_a_tensor, shape_str
+from ..errors import ArgumentTypeError, DtypeError, IndexOutOfRangeError, ShapeError, not_a_tensor, shape_str
 
 
 def normalize_dim(dim: int, ndim: int, op: str) -> int:
     """``dim`` as a non-negative axis of an ``ndim``-dimensional tensor (0-d tensors accept 0 and -1)."""
+    if not isinstance(dim, numbers.Integral):
+        raise ArgumentTypeError(
+            f"{op}: dim must be an int or a tuple of ints, got {type(dim).__name__} {dim!r}; pass e.g. dim=1"
+        )
     bound = max(ndim, 1)
     if not -bound <= dim < bound:
         raise IndexOutOfRangeError(
             f"{op}: dimension out of range (expected to be in range of [{-bound}, {bound - 1}], but got {dim})"
         )
-    return dim + bound if dim < 0 else dim
+    return int(dim) + bound if dim < 0 else int(dim)
 
 
 def normalize_dims(dims, ndim: int, op: str) -> tuple:
     """A dim, a sequence of dims or None (all dims) as a sorted tuple of axes."""
     if dims is None:
         return tuple(range(ndim))
-    if isinstance(dims, int):
-        dims = (dims,)
+    if isinstance(dims, numbers.Integral) or not isinstance(dims, (tuple, list)):
+        dims = (dims,)  # a float or other non-int dim is refused by normalize_dim
     normalized = [normalize_dim(d, ndim, op) for d in dims]
     if len(set(normalized)) != len(normalized):
         raise IndexOutOfRangeError(f"{op}: dims {list(dims)} name a dimension more than once; list each dim once")

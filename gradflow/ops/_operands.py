@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from ..dtypes import get_default_dtype, result_type
-from ..errors import DeviceMismatchError, ShapeError, not_a_tensor
+from ..errors import ArgumentTypeError, DeviceMismatchError, ShapeError, not_a_tensor
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
 from .creation import as_tensor, tensor
@@ -30,7 +30,7 @@ def scalar_or_tensor(value, like: Tensor, op: str):
         return tensor(value, device=like._device)
     if type(value).__module__.startswith("cupy"):
         return as_tensor(value)
-    raise TypeError(f"{op}: unsupported operand of type {type(value).__name__}; expected a Tensor or a number")
+    raise ArgumentTypeError(f"{op}: unsupported operand of type {type(value).__name__}; expected a Tensor or a number")
 
 
 def promote_operands(op: str, *values, float_result: bool = False, numbers_allowed: bool = False):

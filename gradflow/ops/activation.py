@@ -17,6 +17,7 @@ import math
 
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
+from ..errors import ArgumentValueError
 from ..tensor import Tensor
 from ._checks import require_float
 from .compare import where
@@ -248,7 +249,7 @@ def elu(input: Tensor, alpha: float = 1.0) -> Tensor:
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x); ``approximate='tanh'`` uses the tanh formula."""
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise ArgumentValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     require_float("gelu", input)
     return Gelu.apply(input, approximate)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..autograd.function import Function
-from ..errors import DtypeError
+from ..errors import ArgumentValueError, DtypeError, IntegerDivisionByZeroError
 from ..tensor import Tensor
 from ._operands import apply_broadcasting, promote_operands
 from .compare import where
@@ -72,8 +74,13 @@ class Mul(Function):
         return (grad * b if needs_a else None), (grad * a if needs_b else None)
 
 
+# x / 0, 0 / 0, inf - inf: PyTorch gives inf/NaN silently; NumPy would also warn (CuPy never does).
+quiet = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
 class Div(Function):
     @staticmethod
+    @quiet
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return a / b
@@ -91,6 +98,7 @@ class RoundedDiv(Function):
     """Division rounded toward zero ('trunc') or down ('floor'); its gradient is zero, as in PyTorch."""
 
     @staticmethod
+    @quiet
     def forward(ctx, a, b, rounding_mode):
         xp = ctx.device.backend.xp
         if rounding_mode == "floor":
@@ -109,6 +117,7 @@ class Remainder(Function):
     """Python's modulo: the result takes the sign of the divisor."""
 
     @staticmethod
+    @quiet
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
         return ctx.device.backend.xp.remainder(a, b)
@@ -123,8 +132,9 @@ class Remainder(Function):
 
 class Pow(Function):
     @staticmethod
+    @quiet
     def forward(ctx, base, exponent):
-        out = base**exponent
+        out = _integer_power(ctx.device.backend.xp, base, exponent)
         ctx.save_for_backward(base, exponent, out)
         return out
 
@@ -143,6 +153,20 @@ class Pow(Function):
             safe_log = where(base == 0, 0.0, base).abs().log() if isinstance(base, Tensor) else _log_scalar(base)
             grad_exponent = grad * out * safe_log
         return grad_base, grad_exponent
+
+
+def _integer_power(xp, base, exponent):
+    """``base ** exponent``; integer tensors to negative integer tensor powers give torch's values (NumPy raises):
+    1 for base 1, +-1 for base -1 by the exponent's parity, 0 otherwise (the fraction truncated)."""
+    kind = getattr(exponent, "dtype", None)
+    if kind is None or kind.kind not in "iu" or getattr(base, "dtype", exponent.dtype).kind not in "iu":
+        return base**exponent
+    negative = exponent < 0
+    if not negative.any():
+        return base**exponent
+    positive = base ** xp.where(negative, 0, exponent)
+    parity = xp.where(exponent % 2 == 0, 1, base).astype(positive.dtype)
+    return xp.where(negative, xp.where((base == 1) | (base == -1), parity, 0), positive).astype(positive.dtype)
 
 
 def _log_scalar(value: float) -> float:
@@ -183,7 +207,8 @@ def add(input, other, *, alpha=1) -> Tensor:
 
 
 def sub(input, other, *, alpha=1) -> Tensor:
-    """``input - alpha * other`` with broadcasting."""
+    """``input - alpha * other`` with broadcasting; bool operands raise, as in PyTorch (use ``^`` or ``~``)."""
+    _refuse_bool("sub", "Subtraction, the `-` operator,", input, other, "use the `^` or logical_xor() operator")
     (a, b), _ = promote_operands("sub", input, other, numbers_allowed=True)
     if alpha == 1:
         return apply_broadcasting(Sub, "sub", a, b)
@@ -202,8 +227,11 @@ def div(input, other, *, rounding_mode: str | None = None) -> Tensor:
         (a, b), _ = promote_operands("div", input, other, float_result=True, numbers_allowed=True)
         return apply_broadcasting(Div, "div", a, b)
     if rounding_mode not in ("trunc", "floor"):
-        raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
-    (a, b), _ = promote_operands("div", input, other, numbers_allowed=True)
+        raise ArgumentValueError(
+            f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}; pass one of those"
+        )
+    (a, b), dtype = promote_operands("div", input, other, numbers_allowed=True)
+    _check_integer_divisor("floor_divide" if rounding_mode == "floor" else "div", a, b, dtype)
     return apply_broadcasting(RoundedDiv, "div", a, b, rounding_mode=rounding_mode)
 
 
@@ -214,7 +242,8 @@ def floor_divide(input, other) -> Tensor:
 
 def remainder(input, other) -> Tensor:
     """``input % other`` with the sign of ``other`` (Python's rule)."""
-    (a, b), _ = promote_operands("remainder", input, other)
+    (a, b), dtype = promote_operands("remainder", input, other)
+    _check_integer_divisor("remainder", a, b, dtype)
     return apply_broadcasting(Remainder, "remainder", a, b)
 
 
@@ -230,13 +259,38 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
 
 
 def neg(input: Tensor) -> Tensor:
-    """``-input``."""
+    """``-input``; a bool tensor raises, as in PyTorch (use ``~`` or logical_not())."""
+    _refuse_bool("neg", "Negation, the `-` operator,", input, None, "use the `~` or logical_not() operator")
     return Neg.apply(input)
 
 
 def abs(input: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
-    """Elementwise absolute value."""
+    """Elementwise absolute value (not defined for bool tensors, as in PyTorch)."""
+    _refuse_bool("abs", "abs()", input, None, "a bool is its own absolute value; convert with .long() for numbers")
     return Abs.apply(input)
+
+
+def _refuse_bool(op: str, what: str, input, other, fix: str) -> None:
+    """PyTorch refuses -, neg and abs of bool tensors, where NumPy would raise its own TypeError."""
+    for value in (input, other):
+        if (isinstance(value, Tensor) and value._dtype.name == "bool") or isinstance(value, (bool, np.bool_)):
+            raise DtypeError(f"{op}: {what} on a bool tensor is not supported; {fix}")
+
+
+def _check_integer_divisor(op: str, a, b, dtype) -> None:
+    """Integer // 0 and % 0 have no integer result: PyTorch raises (NumPy would give 0 and warn)."""
+    if dtype.is_floating_point:
+        return
+    if dtype.name == "bool":
+        raise DtypeError(f"{op}: not implemented for bool tensors; convert them first with .long()")
+    if isinstance(a, Tensor) and a._data.size == 0:
+        return
+    zero = bool((b._data == 0).any()) if isinstance(b, Tensor) else b == 0
+    if zero:
+        raise IntegerDivisionByZeroError(
+            f"{op}: integer division by zero ({dtype.name} divisor holds 0); divide as floats (x.float()) to get "
+            "inf/NaN, or mask the zeros first"
+        )
 
 
 def rsub(input, other, *, alpha=1) -> Tensor:

@@ -15,7 +15,7 @@ import warnings
 
 from ..autograd.function import Function
 from ..dtypes import bool as bool_dtype
-from ..errors import DtypeError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise, require_float
 from .creation import ones, zeros, zeros_like
@@ -56,7 +56,9 @@ class SafeSoftmax(Function):
 def _check_sdpa_inputs(query, key, value, attn_mask) -> None:
     for name, tensor in (("query", query), ("key", key), ("value", value)):
         if not isinstance(tensor, Tensor):
-            raise TypeError(f"{_SDPA}: {name} must be a Tensor, got {type(tensor).__name__}")
+            raise ArgumentTypeError(
+                f"{_SDPA}: {name} must be a Tensor, got {type(tensor).__name__}; wrap it with gradflow.tensor()"
+            )
     if min(query.ndim, key.ndim, value.ndim) < 2:
         raise ShapeError(
             f"{_SDPA}: Expected query, key, and value to all be at least 2 dimensional, but got query.dim: "
@@ -75,7 +77,9 @@ def _check_sdpa_inputs(query, key, value, attn_mask) -> None:
         )
     if attn_mask is not None:
         if not isinstance(attn_mask, Tensor):
-            raise TypeError(f"{_SDPA}: attn_mask must be a Tensor or None, got {type(attn_mask).__name__}")
+            raise ArgumentTypeError(
+                f"{_SDPA}: attn_mask must be a Tensor or None, got {type(attn_mask).__name__}; wrap it"
+            )
         if attn_mask.dtype is not bool_dtype and attn_mask.dtype is not query.dtype:
             raise DtypeError(
                 f"{_SDPA}: Expected attn_mask dtype to be bool or to match query dtype, but got attn_mask.dtype: "
@@ -309,7 +313,7 @@ def multi_head_attention_forward(
         if dropout_p > 0.0:
             weights = dropout(weights, p=dropout_p)
         output = weights.matmul(v).transpose(0, 1).reshape(tgt_len * bsz, embed_dim)
-        output = linear(output, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, -1)
+        output = linear(output, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, out_proj_weight.shape[0])
         weights = weights.reshape(bsz, num_heads, tgt_len, src_len)
         if average_attn_weights:
             weights = weights.mean(dim=1)
@@ -321,13 +325,14 @@ def multi_head_attention_forward(
         if attn_mask.shape[0] == 1 and attn_mask.ndim == 3:
             attn_mask = attn_mask.unsqueeze(0)
         else:
-            attn_mask = attn_mask.reshape(bsz, num_heads, -1, src_len)
+            # -1 is ambiguous for 0 elements (bsz 0): then any target length fits
+            attn_mask = attn_mask.reshape(bsz, num_heads, -1 if attn_mask.numel() else tgt_len, src_len)
     q = q.reshape(bsz, num_heads, tgt_len, head_dim)
     k = k.reshape(bsz, num_heads, src_len, head_dim)
     v = v.reshape(bsz, num_heads, src_len, head_dim)
     output = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
     output = output.permute(2, 0, 1, 3).reshape(bsz * tgt_len, embed_dim)
-    output = linear(output, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, -1)
+    output = linear(output, out_proj_weight, out_proj_bias).reshape(tgt_len, bsz, out_proj_weight.shape[0])
     return (output if batched else output.squeeze(1)), None
 
 

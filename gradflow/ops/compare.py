@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..autograd.function import Function
 from ..dtypes import bool as bool_dtype
 from ..dtypes import result_type
-from ..errors import DtypeError, device_mismatch, not_a_tensor
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, device_mismatch, not_a_tensor
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
 from ._operands import apply_broadcasting, promote_operands, scalar_or_tensor
@@ -171,7 +171,7 @@ class Clamp(Function):
 def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
     """Limit every element to [min, max]; either bound may be None, a number or a tensor."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise ArgumentValueError("clamp: at least one of min and max must be given; pass min=, max= or both")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         result = input
         if min is not None:
@@ -213,7 +213,7 @@ class Where(Function):
 def where(condition: Tensor, input, other) -> Tensor:
     """``input`` where ``condition`` holds, else ``other``; either may be a number."""
     if not isinstance(condition, Tensor):
-        raise TypeError("where: condition must be a bool Tensor")
+        raise ArgumentTypeError("where: condition must be a bool Tensor; compare first, e.g. where(x > 0, x, y)")
     if condition._dtype is not bool_dtype:
         raise DtypeError(f"where: condition must be a bool tensor, got {condition._dtype.name}; compare first (x > 0)")
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):

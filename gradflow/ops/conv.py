@@ -8,7 +8,7 @@ each differentiated by the other two, so gradients of any order come from the sa
 
 from __future__ import annotations
 
-from ..errors import DtypeError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import int_tuple
 from .conv_functions import Convolution, ConvolutionTranspose
@@ -32,7 +32,7 @@ def _check_arguments(op: str, dims: int, input, weight, bias, stride, dilation, 
     """
     for name, value in (("input", input), ("weight", weight), ("bias", bias)):
         if not isinstance(value, Tensor) and not (name == "bias" and value is None):
-            raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+            raise ArgumentTypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
     if input.ndim not in (dims + 1, dims + 2):
         raise ShapeError(
             f"{op}: expected {dims + 1}-D (unbatched) or {dims + 2}-D (batched) input, but got input of shape "
@@ -89,7 +89,9 @@ def _resolve_padding(op: str, padding, kernel: tuple, stride: tuple, dilation: t
         if padding == "valid":
             return (0,) * len(kernel), (0,) * len(kernel)
         if padding != "same":
-            raise ValueError(f"{op}: invalid padding string {padding!r}; use 'valid', 'same', an int or a tuple")
+            raise ArgumentValueError(
+                f"{op}: invalid padding string {padding!r}; use 'valid', 'same', an int or a tuple"
+            )
         if any(s != 1 for s in stride):
             raise ShapeError(
                 f"{op}: padding='same' is not supported for strided convolutions (stride={list(stride)}); "
@@ -179,7 +181,9 @@ def conv_transpose2d(
     """
     op = "conv_transpose2d"
     if isinstance(padding, str):
-        raise TypeError(f"{op}: padding must be an int or a tuple of ints, not {padding!r} ('same' is conv-only)")
+        raise ArgumentTypeError(
+            f"{op}: padding must be an int or a tuple of ints, not {padding!r} ('same' is conv-only)"
+        )
     stride, dilation, input_shape = _check_arguments(
         op, 2, input, weight, bias, stride, dilation, groups, "in_channels"
     )

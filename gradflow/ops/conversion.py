@@ -6,11 +6,14 @@ dtype. It is the only way tensors change devices; nothing moves silently.
 
 from __future__ import annotations
 
+import builtins
+
 from .. import dtypes
 from ..autograd.function import Function
 from ..device import Device, resolve
 from ..dtypes import dtype as dtype_class
 from ..dtypes import from_numpy_dtype, numpy_dtype, to_dtype
+from ..errors import ArgumentTypeError, ArgumentValueError
 from ..tensor import Tensor
 
 
@@ -37,29 +40,74 @@ class ToCopy(Function):
         return grad.to(device=ctx.source_device, dtype=from_numpy_dtype(ctx.source_dtype))
 
 
+# Python types that torch accepts as dtypes in to(): float means float64 there, not the default float.
+_PYTHON_DTYPES = {builtins.float: dtypes.float64, builtins.int: dtypes.int64, builtins.bool: dtypes.bool}
+_DEVICE_TYPES = ("cpu", "cuda", "auto")
+
+
+def _to_dtype_arg(value):
+    """A dtype argument of to(): a gradflow dtype, a Python type, or None (keep the dtype)."""
+    if value is None or isinstance(value, dtype_class):
+        return value
+    if isinstance(value, builtins.type) and value in _PYTHON_DTYPES:
+        return _PYTHON_DTYPES[value]
+    raise ArgumentTypeError(
+        f"to: dtype must be a gradflow dtype, got {value!r}; pass gradflow.{_dtype_name(value) or 'float64'}"
+    )
+
+
+def _dtype_name(value) -> str | None:
+    """The gradflow name of what a user meant as a dtype (np.float64, "float64"), for the fix in a message."""
+    try:
+        return to_dtype(value).name
+    except (TypeError, ValueError, SyntaxError):
+        return None
+
+
+def _to_device_arg(value):
+    """A device argument of to(): a Device, a device string such as 'cuda:0', or None (keep the device)."""
+    if value is None or isinstance(value, Device):
+        return value
+    if isinstance(value, str) and value.split(":")[0] in _DEVICE_TYPES:
+        return value
+    if isinstance(value, str):
+        name = _dtype_name(value)
+        hint = f"; for a dtype pass gradflow.{name}" if name else ""
+        raise ArgumentValueError(f"to: invalid device string {value!r}; use 'cpu', 'cuda' or 'cuda:N'{hint}")
+    raise ArgumentTypeError(
+        f"to: device must be a string or a gradflow.Device, got {type(value).__name__}; pass e.g. 'cuda:0'"
+    )
+
+
 def parse_to_args(args, kwargs):
-    """``to``'s forms (device, dtype, both, a tensor; keywords device=, dtype=, copy=) as (dtype, device, copy)."""
-    dtype = kwargs.pop("dtype", None)
-    device = kwargs.pop("device", None)
+    """``to``'s forms (device, dtype, both, a tensor; keywords device=, dtype=, copy=) as (dtype, device, copy).
+
+    Like torch, ``None`` keeps the dtype and device, Python ``float``/``int``/``bool`` are float64/int64/bool,
+    and a string is always a device (``to("float64")`` is an error that says to pass ``gradflow.float64``).
+    """
+    dtype = _to_dtype_arg(kwargs.pop("dtype", None))
+    device = _to_device_arg(kwargs.pop("device", None))
     copy = kwargs.pop("copy", False)
     kwargs.pop("non_blocking", None)
     if kwargs:
-        raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+        raise ArgumentTypeError(f"to: unexpected keyword arguments {sorted(kwargs)}; to() takes dtype, device, copy")
     for arg in args:
+        if arg is None:
+            continue
         if isinstance(arg, Tensor):
             dtype, device = arg._dtype, arg._device
-        elif isinstance(arg, dtype_class):
-            dtype = arg
-        elif isinstance(arg, Device) or (isinstance(arg, str) and arg.split(":")[0] in ("cpu", "cuda", "auto")):
-            device = arg
-        elif isinstance(arg, bool):
+        elif isinstance(arg, (dtype_class, builtins.type)):
+            dtype = _to_dtype_arg(arg)
+        elif isinstance(arg, builtins.bool):
             copy = arg if arg else copy
+        elif isinstance(arg, (Device, str)):
+            device = _to_device_arg(arg)
         else:
-            try:
-                dtype = to_dtype(arg)
-            except TypeError:
-                raise TypeError(f"to: can't interpret {arg!r} as a device or a dtype") from None
-    return (None if dtype is None else to_dtype(dtype)), (None if device is None else resolve(device)), copy
+            raise ArgumentTypeError(
+                f"to: can't interpret {arg!r} (a {type(arg).__name__}) as a device or a dtype; "
+                "pass a gradflow dtype such as gradflow.float64, a device such as 'cuda', or a Tensor"
+            )
+    return dtype, (None if device is None else resolve(device)), copy
 
 
 def to(input: Tensor, *args, **kwargs) -> Tensor:

@@ -7,6 +7,7 @@ PyTorch does; ``device=None`` means the default device.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -15,8 +16,13 @@ from .. import backends
 from ..device import device as to_device
 from ..device import resolve
 from ..dtypes import from_numpy_dtype, get_default_dtype, int64, numpy_dtype, scalar_dtype, to_dtype
-from ..errors import DtypeError
+from ..errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    DtypeError,
+)
 from ..tensor import Tensor
+from ._values import allocate, check_fits, check_python_values, dimension, host_array, size_arg
 
 
 def _finish(array, device, requires_grad: bool) -> Tensor:
@@ -24,16 +30,6 @@ def _finish(array, device, requires_grad: bool) -> Tensor:
     if requires_grad:
         result.requires_grad_(True)
     return result
-
-
-def _size(size) -> tuple:
-    """Accept ``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros([2, 3])``."""
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = tuple(size[0])
-    shape = tuple(int(s) for s in size)
-    if any(s < 0 for s in shape):
-        raise ValueError(f"negative dimension in size {shape}; sizes must be >= 0")
-    return shape
 
 
 def _inferred_dtype(array: np.ndarray, from_python: bool):
@@ -69,12 +65,12 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
         from_python = False
     else:
         from_python = not isinstance(data, (np.ndarray, np.generic))
-        array = np.asarray(_unwrap_nested(data))
-        if array.dtype == object:
-            raise TypeError(f"tensor: could not infer a dtype from data of type {type(data).__name__}")
+        array = host_array(data) if from_python else np.asarray(data)
     chosen = to_dtype(dtype) if dtype is not None else _inferred_dtype(array, from_python)
+    if from_python:
+        check_python_values(array, chosen)
     backend = target.backend
-    with backend.context():
+    with backend.context(), np.errstate(over="ignore", invalid="ignore"):  # 1e300 as float32 is inf, silently
         result = backend.asarray(array, dtype=numpy_dtype(chosen)).copy()
     return _finish(result, target, requires_grad)
 
@@ -88,15 +84,6 @@ def tensor_new(cls, data=None, *, dtype=None, device=None, requires_grad: bool =
     if cls is not Tensor:
         return Tensor._wrap(made._data, made._device, made._requires_grad, cls=cls)
     return made
-
-
-def _unwrap_nested(data):
-    """Lists may hold 0-d tensors (e.g. ``[x.sum(), y.sum()]``); turn them into numbers."""
-    if isinstance(data, (list, tuple)) and data and any(isinstance(item, (Tensor, list, tuple)) for item in data):
-        return [_unwrap_nested(item) for item in data]
-    if isinstance(data, Tensor):
-        return data.detach().cpu().numpy()
-    return data
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -125,69 +112,81 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with a NumPy array."""
     if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+        raise ArgumentTypeError(
+            f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}; use gradflow.tensor() for other data"
+        )
     return Tensor._wrap(array, resolve("cpu"))
 
 
-def _filled(shape, fill, dtype, device, requires_grad):
+def _filled(shape, fill, dtype, device, requires_grad, op: str = "full"):
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
+    if fill is not None:
+        check_fits(op, [fill.item() if isinstance(fill, (Tensor, np.generic)) else fill], chosen, True)
     backend = target.backend
+    xp = backend.xp
     with backend.context():
         if fill is None:
-            array = backend.xp.empty(shape, dtype=numpy_dtype(chosen))
+            array = allocate(op, shape, chosen, lambda: xp.empty(shape, dtype=numpy_dtype(chosen)))
         else:
-            array = backend.xp.full(shape, fill, dtype=numpy_dtype(chosen))
+            # uint8 wraps negative ints as torch does; NumPy would refuse them, so cast a wide array instead
+            with np.errstate(over="ignore", invalid="ignore"):
+                fill = np.asarray(fill).astype(numpy_dtype(chosen)) if chosen.name == "uint8" else fill
+                array = allocate(op, shape, chosen, lambda: xp.full(shape, fill, dtype=numpy_dtype(chosen)))
     return _finish(array, target, requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros of the given size."""
-    return _filled(_size(size), 0, dtype, device, requires_grad)
+    return _filled(size_arg(size, "zeros"), 0, dtype, device, requires_grad, "zeros")
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones of the given size."""
-    return _filled(_size(size), 1, dtype, device, requires_grad)
+    return _filled(size_arg(size, "ones"), 1, dtype, device, requires_grad, "ones")
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor of the given size."""
-    return _filled(_size(size), None, dtype, device, requires_grad)
+    return _filled(size_arg(size, "empty"), None, dtype, device, requires_grad, "empty")
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A tensor filled with ``fill_value``; its dtype follows the value (bool, int64 or the default float)."""
+    """A tensor filled with ``fill_value``; its dtype follows the value (bool, int64 or the default float).
+
+    A value the dtype cannot hold (NaN or 300 as uint8, 1e300 as float32) raises ValueOutOfRangeError as in torch.
+    """
     if dtype is None:
         dtype = scalar_dtype(fill_value.item() if isinstance(fill_value, (Tensor, np.generic)) else fill_value)
-    size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
-    return _filled(_size(size), fill_value, dtype, device, requires_grad)
+    size = (size,) if isinstance(size, (numbers.Integral, Tensor)) else tuple(size)
+    return _filled(size_arg(size, "full"), fill_value, dtype, device, requires_grad, "full")
 
 
-def _like(input: Tensor, fill, dtype, device, requires_grad):
+def _like(input: Tensor, fill, dtype, device, requires_grad, op: str = "full_like"):
     return _filled(
         input.shape,
         fill,
         input._dtype if dtype is None else dtype,
         input._device if device is None else device,
         requires_grad,
+        op,
     )
 
 
 def zeros_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(input, 0, dtype, device, requires_grad)
+    return _like(input, 0, dtype, device, requires_grad, "zeros_like")
 
 
 def ones_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(input, 1, dtype, device, requires_grad)
+    return _like(input, 1, dtype, device, requires_grad, "ones_like")
 
 
 def empty_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(input, None, dtype, device, requires_grad)
+    return _like(input, None, dtype, device, requires_grad, "empty_like")
 
 
 def full_like(input: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    return _like(input, fill_value, dtype, device, requires_grad)
+    return _like(input, fill_value, dtype, device, requires_grad, "full_like")
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -195,7 +194,9 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise ValueError("arange: step must be nonzero")
+        raise ArgumentValueError("arange: step must be nonzero; pass e.g. step=1 or step=-1")
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise ArgumentValueError(f"arange: unsupported range {start} -> {end} (step {step}); use finite bounds")
     if dtype is None:
         integral = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if integral else get_default_dtype()
@@ -214,8 +215,9 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
 
 def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    steps = dimension(steps, "linspace", "steps")
     if steps < 0:
-        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+        raise ArgumentValueError(f"linspace: number of steps must be non-negative, got {steps}; pass steps >= 0")
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
     backend = target.backend
@@ -226,11 +228,16 @@ def linspace(start, end, steps: int, *, dtype=None, device=None, requires_grad: 
 
 def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """An n x m matrix with ones on the diagonal."""
+    n = dimension(n, "eye", "n")
+    m = n if m is None else dimension(m, "eye", "m")
+    for name, value in (("n", n), ("m", m)):
+        if value < 0:
+            raise ArgumentValueError(f"eye: {name} must be greater or equal to 0, got {value}; pass a size >= 0")
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else get_default_dtype()
     backend = target.backend
     with backend.context():
-        array = backend.xp.eye(n, n if m is None else m, dtype=numpy_dtype(chosen))
+        array = allocate("eye", (n, m), chosen, lambda: backend.xp.eye(n, m, dtype=numpy_dtype(chosen)))
     return _finish(array, target, requires_grad)
 
 
@@ -253,14 +260,14 @@ def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Samples from the uniform distribution on [0, 1)."""
     target = resolve(device)
     chosen = _float_dtype(dtype, "rand")
-    return _finish(target.backend.rand(_size(size), numpy_dtype(chosen)), target, requires_grad)
+    return _finish(target.backend.rand(size_arg(size, "rand"), numpy_dtype(chosen)), target, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Samples from the standard normal distribution."""
     target = resolve(device)
     chosen = _float_dtype(dtype, "randn")
-    return _finish(target.backend.randn(_size(size), numpy_dtype(chosen)), target, requires_grad)
+    return _finish(target.backend.randn(size_arg(size, "randn"), numpy_dtype(chosen)), target, requires_grad)
 
 
 def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -268,13 +275,15 @@ def randint(low, high=None, size=None, *, dtype=None, device=None, requires_grad
     if size is None:
         low, high, size = 0, low, high
     if size is None:
-        raise TypeError("randint: size is required, e.g. randint(0, 10, (3, 4))")
+        raise ArgumentTypeError("randint: size is required, e.g. randint(0, 10, (3, 4))")
     if high <= low:
-        raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
+        raise ArgumentValueError(
+            f"randint: high ({high}) must be greater than low ({low}); swap them or widen the range"
+        )
     target = resolve(device)
     chosen = to_dtype(dtype) if dtype is not None else int64
     size = (size,) if isinstance(size, numbers.Integral) else tuple(size)
-    array = target.backend.randint(int(low), int(high), _size(size), numpy_dtype(chosen))
+    array = target.backend.randint(int(low), int(high), size_arg(size, "randint"), numpy_dtype(chosen))
     return _finish(array, target, requires_grad)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 
 from ..autograd.function import Function
+from ..errors import ArgumentValueError
 from ..tensor import Tensor
 from ._checks import require_float
 from .inplace import apply_inplace
@@ -40,7 +41,7 @@ class Dropout(Function):
 
 def _check_probability(p) -> float:
     if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        raise ArgumentValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     return float(p)
 
 

@@ -14,6 +14,7 @@ from ..dtypes import get_default_dtype
 from ..errors import not_a_tensor
 from ..tensor import Tensor
 from .activation import tanh  # noqa: F401 - re-exported: one tanh, on the fused activation primitive
+from .arithmetic import quiet
 
 
 def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: str = "", uses: str = "input"):
@@ -25,6 +26,7 @@ def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: st
 
     class UnaryOp(Function):
         @staticmethod
+        @quiet  # log(0) = -inf, sqrt(-1) = NaN, exp(1e3) = inf: PyTorch's values, without NumPy's warnings
         def forward(ctx, x):
             out = forward(ctx.device.backend.xp, x)
             if derivative is not None:
@@ -80,7 +82,13 @@ acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda x, out: -(1 - x * x).rs
 atan = _unary("atan", lambda xp, x: xp.arctan(x), lambda x, out: 1 / (1 + x * x))
 sinh = _unary("sinh", lambda xp, x: xp.sinh(x), lambda x, out: x.cosh())
 cosh = _unary("cosh", lambda xp, x: xp.cosh(x), lambda x, out: x.sinh())
-sign = _unary("sign", lambda xp, x: xp.sign(x), None, float_only=False, doc="-1, 0 or 1 by the sign of each element.")
+sign = _unary(
+    "sign",
+    lambda xp, x: xp.sign(x) if x.dtype.kind != "b" else x.copy(),
+    None,
+    float_only=False,
+    doc="-1, 0 or 1 by the sign of each element.",
+)
 floor = _unary("floor", lambda xp, x: xp.floor(x), None, float_only=False)
 ceil = _unary("ceil", lambda xp, x: xp.ceil(x), None, float_only=False)
 trunc = _unary("trunc", lambda xp, x: xp.trunc(x), None, float_only=False)
@@ -89,6 +97,7 @@ frac = _unary("frac", lambda xp, x: x - xp.trunc(x), lambda x, out: 1.0)  # 1 ev
 
 class Erf(Function):
     @staticmethod
+    @quiet
     def forward(ctx, x):
         ctx.save_for_backward(x)
         # NumPy has no erf: each backend takes it from its SciPy (scipy or cupyx.scipy).

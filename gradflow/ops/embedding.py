@@ -14,7 +14,15 @@ import math
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..dtypes import int32, int64
-from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
+from ..errors import (
+    ArgumentTypeError,
+    ArgumentValueError,
+    DtypeError,
+    IndexOutOfRangeError,
+    ShapeError,
+    device_mismatch,
+    shape_str,
+)
 from ..tensor import Tensor
 from ._checks import out_of_range_value
 
@@ -58,12 +66,13 @@ class EmbeddingScatter(Function):
         xp = backend.xp
         width = grad.shape[-1]
         flat_indices = indices.reshape(-1)
-        rows = grad.reshape(-1, width)
+        rows = grad.reshape(flat_indices.shape[0], width)  # not -1: an embedding of width 0 has 0 elements
         factors = _row_factors(xp, flat_indices, num_weights, padding_idx, scale_grad_by_freq, grad.dtype)
         if factors is not None:
             rows = rows * factors[:, None]
         out = xp.zeros((num_weights, width), dtype=grad.dtype)
-        backend.add_at(out, flat_indices, rows)
+        if rows.size:
+            backend.add_at(out, flat_indices, rows)
         ctx.factors = factors
         ctx.save_for_backward(indices)
         return out
@@ -81,7 +90,10 @@ class EmbeddingScatter(Function):
 
 def _check_indices(op: str, input, reference: Tensor) -> Tensor:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be an int64 Tensor of indices, got {type(input).__name__}")
+        raise ArgumentTypeError(
+            f"{op}: input must be an int64 Tensor of indices, got {type(input).__name__}; "
+            "wrap it with gradflow.tensor(..., dtype=gradflow.int64)"
+        )
     if input._dtype not in (int64, int32):
         raise DtypeError(
             f"{op}: expected the indices to be int64 or int32, got {input._dtype.name} of shape "
@@ -137,13 +149,15 @@ def embedding(
     (2, 2, 3)
     """
     if not isinstance(weight, Tensor):
-        raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
+        raise ArgumentTypeError(
+            f"embedding: weight must be a Tensor, got {type(weight).__name__}; pass a 2-D weight table"
+        )
     if weight.ndim != 2:
         raise ShapeError(
             f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {shape_str(weight.shape)}"
         )
     if sparse:
-        raise ValueError("embedding: sparse gradients are not supported by gradflow; pass sparse=False")
+        raise ArgumentValueError("embedding: sparse gradients are not supported by gradflow; pass sparse=False")
     input = _check_indices("embedding", input, weight)
     num_weights = weight.shape[0]
     if padding_idx is not None:
@@ -189,7 +203,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
                 f"one_hot: Class values must be smaller than num_classes, got {bad} with num_classes={num_classes}"
             )
     elif num_classes < 0:
-        raise ValueError(f"one_hot: num_classes must be non-negative or -1, got {num_classes}")
+        raise ArgumentValueError(
+            f"one_hot: num_classes must be non-negative or -1, got {num_classes}; use -1 to infer it"
+        )
     xp = tensor._device.backend.xp
     classes = xp.arange(num_classes, dtype=data.dtype)
     return Tensor._wrap((data[..., None] == classes).astype(xp.int64), tensor._device)

@@ -10,7 +10,7 @@ its ``grad_fn``; anything that saved the tensor before sees the version change.
 from __future__ import annotations
 
 from ..autograd.grad_mode import _state, no_grad
-from ..errors import DtypeError, InplaceError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, DtypeError, InplaceError, ShapeError, shape_str
 from ..tensor import Tensor
 from .compare import where
 from .creation import ones
@@ -135,7 +135,7 @@ def _overwrite(old: Tensor, value) -> Tensor:
 def copy_(self, src, non_blocking: bool = False) -> Tensor:
     """Copy ``src`` (broadcast, cast and moved to this tensor's device) into this tensor, in place."""
     if not isinstance(src, Tensor):
-        raise TypeError(f"copy_: expected a Tensor as src, got {type(src).__name__}")
+        raise ArgumentTypeError(f"copy_: expected a Tensor as src, got {type(src).__name__}")
 
     def copied(old, source):
         return _overwrite(old, source.to(device=old.device, dtype=old.dtype))

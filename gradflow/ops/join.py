@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ..dtypes import promote_types
-from ..errors import IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import normalize_dim
 from .index import getitem
@@ -20,13 +20,16 @@ from .shape import as_view, reshape
 def _tensor_list(op: str, tensors) -> list:
     """The tensors of a cat/stack call, checked for emptiness, type and device, cast to one promoted dtype."""
     if isinstance(tensors, Tensor):
-        raise TypeError(f"{op}: expected a sequence of tensors, got a single Tensor; wrap it: {op}([x, y])")
+        raise ArgumentTypeError(f"{op}: expected a sequence of tensors, got a single Tensor; wrap it: {op}([x, y])")
     tensors = list(tensors)
     if not tensors:
-        raise ValueError(f"{op}: expected a non-empty list of tensors")
+        raise ArgumentValueError(f"{op}: expected a non-empty list of tensors; pass at least one tensor")
     for position, tensor in enumerate(tensors):
         if not isinstance(tensor, Tensor):
-            raise TypeError(f"{op}: expected a sequence of tensors, but element {position} is {type(tensor).__name__}")
+            raise ArgumentTypeError(
+                f"{op}: expected a sequence of tensors, but element {position} is {type(tensor).__name__}; "
+                "wrap numbers with gradflow.tensor()"
+            )
         if tensor._device is not tensors[0]._device:
             raise device_mismatch(op, tensors[0]._device, tensor._device, f"tensor {position}", "tensor 0")
     dtype = tensors[0]._dtype
@@ -140,8 +143,9 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     if isinstance(split_size_or_sections, int):
         size = split_size_or_sections
         if size < 0 or (size == 0 and length != 0):
-            raise ValueError(
-                f"split: split_size must be positive (it can only be 0 if dimension {dim} has size 0), got {size}"
+            raise ArgumentValueError(
+                f"split: split_size must be positive (it can only be 0 if dimension {dim} has size 0), got {size}; "
+                "pass a split_size >= 1"
             )
         sizes = [size] * (length // size) + [length % size] if size else [0]
         if len(sizes) > 1 and sizes[-1] == 0:
@@ -159,7 +163,7 @@ def split(tensor: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple:
     """Split into ``chunks`` views of equal size along ``dim`` (the last may be smaller, or fewer come back)."""
     if chunks <= 0:
-        raise ValueError(f"chunk: number of chunks must be greater than 0, got {chunks}")
+        raise ArgumentValueError(f"chunk: number of chunks must be greater than 0, got {chunks}; pass chunks >= 1")
     axis = normalize_dim(dim, input.ndim, "chunk")
     if input.ndim == 0:
         raise ShapeError("chunk: expected a tensor with at least one dimension, got a 0-d tensor")
@@ -251,7 +255,7 @@ def repeat(input: Tensor, *sizes) -> Tensor:
             f"tensor ({input.ndim}, shape {shape_str(input.shape)}); use tile() to repeat trailing dims only"
         )
     if any(s < 0 for s in sizes):
-        raise ValueError(f"repeat: repeats must be non-negative, got {list(sizes)}")
+        raise ArgumentValueError(f"repeat: repeats must be non-negative, got {list(sizes)}; pass sizes >= 0")
     return Repeat.apply(input, sizes)
 
 

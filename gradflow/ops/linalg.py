@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..autograd.function import Function
 from ..autograd.grad_mode import _state as _grad_state
-from ..errors import ShapeError, shape_str
+from ..errors import ArgumentTypeError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._operands import promote_operands
 
@@ -41,7 +41,7 @@ def _cannot_multiply(op: str, a: Tensor, b: Tensor):
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands act as vectors, leading dimensions broadcast."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
-        raise TypeError("matmul: both operands must be tensors")
+        raise ArgumentTypeError("matmul: both operands must be tensors")
     (a, b), _ = promote_operands("matmul", input, other)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(
@@ -181,7 +181,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     tensors = (input, weight) if bias is None else (input, weight, bias)
     for name, value in zip(("input", "weight", "bias"), tensors):
         if not isinstance(value, Tensor):
-            raise TypeError(f"linear: {name} must be a Tensor, got {type(value).__name__}")
+            raise ArgumentTypeError(f"linear: {name} must be a Tensor, got {type(value).__name__}")
     if weight.ndim not in (1, 2) or input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
         raise ShapeError(
             f"linear: input of shape {shape_str(input.shape)} and weight of shape {shape_str(weight.shape)} cannot be "

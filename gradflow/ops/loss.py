@@ -17,7 +17,7 @@ import warnings
 
 from ..autograd.function import Function
 from ..dtypes import result_type
-from ..errors import DtypeError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise
 from .activation import sigmoid
@@ -47,7 +47,7 @@ def resolve_reduction(op: str, size_average, reduce, reduction: str, extra: tupl
         reduction = "mean"
     if reduction not in _REDUCTIONS + extra:
         allowed = ", ".join(repr(r) for r in _REDUCTIONS + extra)
-        raise ValueError(f"{op}: {reduction!r} is not a valid value for reduction; use one of {allowed}")
+        raise ArgumentValueError(f"{op}: {reduction!r} is not a valid value for reduction; use one of {allowed}")
     return reduction
 
 
@@ -61,7 +61,9 @@ def reduce_loss(loss: Tensor, reduction: str) -> Tensor:
 def require_tensor(op: str, name: str, value) -> None:
     """Losses take tensors only: a list or a number is a TypeError that says what to pass."""
     if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}; wrap it with gradflow.tensor()")
+        raise ArgumentTypeError(
+            f"{op}: {name} must be a Tensor, got {type(value).__name__}; wrap it with gradflow.tensor()"
+        )
 
 
 def require_float_input(op: str, input: Tensor) -> None:
@@ -143,7 +145,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta=0 is l1_loss."""
     reduction = resolve_reduction("smooth_l1_loss", size_average, reduce, reduction)
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be >= 0 (0 gives l1_loss), got {beta}")
+        raise ArgumentValueError(f"smooth_l1_loss: beta must be >= 0 (0 gives l1_loss), got {beta}")
     input, target = _pointwise_operands("smooth_l1_loss", input, target)
     difference = input - target
     distance = difference.abs()
@@ -160,7 +162,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     """
     reduction = resolve_reduction("huber_loss", None, None, reduction)
     if not delta > 0:
-        raise ValueError(f"huber_loss: delta must be > 0, got {delta}; use l1_loss for the delta -> 0 limit")
+        raise ArgumentValueError(f"huber_loss: delta must be > 0, got {delta}; use l1_loss for the delta -> 0 limit")
     input, target = _pointwise_operands("huber_loss", input, target)
     difference = input - target
     distance = difference.abs()
@@ -223,7 +225,7 @@ def _check_unit_interval(op: str, name: str, tensor: Tensor) -> None:
             if name == "input"
             else "targets are probabilities: clamp or rescale them"
         )
-        raise ValueError(
+        raise ArgumentValueError(
             f"{op}: all elements of {name} should be between 0 and 1, got {bad} in {name} of shape "
             f"{shape_str(tensor.shape)}; {fix}"
         )

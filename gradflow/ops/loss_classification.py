@@ -15,9 +15,11 @@ pass; its own backward gives second derivatives through softmax's backward.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.function import Function
 from ..dtypes import int64, uint8
-from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
+from ..errors import ArgumentValueError, DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import index_bounds, out_of_range_value
 from .loss import require_float_input, require_tensor, resolve_reduction
@@ -138,7 +140,8 @@ def _class_loss(xp, log_probs, target, weight, ignore_index, reduction, smoothin
     elif reduction == "sum":
         out = xp.sum(loss)
     else:
-        out = xp.sum(loss) / denominator  # all ignored: 0 / 0 = NaN, as in PyTorch
+        with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = NaN, as in PyTorch
+            out = xp.sum(loss) / denominator
     return xp.asarray(out, dtype=log_probs.dtype), safe_target, target_weight, keep, denominator
 
 
@@ -336,7 +339,8 @@ class SoftmaxCrossEntropy(Function):
         elif reduction == "sum":
             out = xp.sum(losses)
         else:
-            out = xp.sum(losses) / denominator  # all ignored: 0 / 0 = NaN, as in PyTorch
+            with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = NaN, as in PyTorch
+                out = xp.sum(losses) / denominator
         ctx.reduction, ctx.label_smoothing, ctx.ignore_index = reduction, label_smoothing, ignore_index
         ctx.save_for_backward(logits, target, weight, lse, denominator)
         return xp.asarray(out, dtype=logits.dtype)
@@ -395,12 +399,12 @@ def cross_entropy(
     op = "cross_entropy"
     reduction = resolve_reduction(op, size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+        raise ArgumentValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     input, target, unbatched = _batched(op, input, target)
     weight = _check_weight(op, weight, input)
     if target.shape == input.shape:
         if ignore_index >= 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{op}: ignore_index is not supported for class-probability targets (got {ignore_index}); "
                 "give ignored samples zero probability mass or pass class indices instead"
             )

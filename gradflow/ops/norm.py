@@ -33,7 +33,7 @@ import math
 import numbers
 
 from ..autograd.function import Function
-from ..errors import ShapeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import require_float
 
@@ -225,7 +225,7 @@ def _check_vector(op: str, name: str, value, channels: int, input: Tensor) -> No
     if value is None:
         return
     if not isinstance(value, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor or None, got {type(value).__name__}")
+        raise ArgumentTypeError(f"{op}: {name} must be a Tensor or None, got {type(value).__name__}")
     if value.numel() != channels:
         raise ShapeError(
             f"{op}: {name} should contain {channels} elements not {value.numel()} (one per channel of the input of "
@@ -273,7 +273,7 @@ def batch_norm(
             "add a batch dimension with unsqueeze(0)"
         )
     if not isinstance(momentum, numbers.Real):
-        raise TypeError(f"batch_norm: momentum must be a float, got {type(momentum).__name__}")
+        raise ArgumentTypeError(f"batch_norm: momentum must be a float, got {type(momentum).__name__}")
     channels = input.shape[1]
     vectors = {"running_mean": running_mean, "running_var": running_var, "weight": weight, "bias": bias}
     for name, value in vectors.items():
@@ -281,7 +281,7 @@ def batch_norm(
     if training:
         _verify_batch_size("batch_norm", input.shape)
         if eps <= 0.0:
-            raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+            raise ArgumentValueError(f"batch_norm eps must be positive during training, but got {eps}")
         channel_shape = (-1,) + (1,) * (input.ndim - 2)
         result = BatchNorm.apply(
             input,
@@ -297,10 +297,10 @@ def batch_norm(
                 buffer._bump_version()
         return result
     if eps < 0.0:
-        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
+        raise ArgumentValueError(f"batch_norm eps must be non-negative, but got {eps}")
     if running_mean is None or running_var is None:
         missing = "running_mean" if running_mean is None else "running_var"
-        raise ValueError(
+        raise ArgumentValueError(
             f"batch_norm: {missing} must be defined in evaluation mode; pass the running statistics or training=True"
         )
     # Eval mode is an affine map per channel: plain ops give its gradients.
@@ -318,7 +318,7 @@ def _shape_tuple(op: str, normalized_shape) -> tuple:
     try:
         return tuple(int(size) for size in normalized_shape)
     except TypeError:
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{op}: normalized_shape must be an int or a sequence of ints, got {type(normalized_shape).__name__}"
         ) from None
 

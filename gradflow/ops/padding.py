@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.function import Function
-from ..errors import ShapeError, shape_str
+from ..errors import ArgumentValueError, ShapeError, shape_str
 from ..ops.creation import tensor
 from ..ops.scatter import index_select
 from ..tensor import Tensor
@@ -66,10 +66,10 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     [3.0, 2.0, 1.0, 2.0]
     """
     if mode not in PAD_MODES:
-        raise ValueError(f"pad: unsupported padding mode {mode!r}; supported modes are {', '.join(PAD_MODES)}")
+        raise ArgumentValueError(f"pad: unsupported padding mode {mode!r}; supported modes are {', '.join(PAD_MODES)}")
     pad = tuple(int(width) for width in pad)
     if len(pad) % 2:
-        raise ValueError(f"pad: padding length must be divisible by 2 (pairs of before, after), got {len(pad)}")
+        raise ArgumentValueError(f"pad: padding length must be divisible by 2 (pairs of before, after), got {len(pad)}")
     if len(pad) // 2 > input.ndim:
         raise ShapeError(
             f"pad: padding length {len(pad)} pads {len(pad) // 2} dimensions, but the input of shape "
@@ -87,7 +87,7 @@ def pad(input: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     if mode == "constant":
         return ConstantPad.apply(input, tuple(widths), 0 if value is None else value)
     if value is not None and value != 0:
-        raise ValueError(f"pad: padding mode {mode!r} doesn't take a value (only 'constant' does)")
+        raise ArgumentValueError(f"pad: padding mode {mode!r} doesn't take a value (only 'constant' does)")
     return _index_pad(input, mode, widths)
 
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ..autograd.function import Function
-from ..errors import DtypeError, ShapeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import int_tuple
 from .im2col import Geometry, crop_frame, frame_input
@@ -147,7 +147,7 @@ class WindowSpread(Function):
 
 def _check_input(op: str, input) -> None:
     if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+        raise ArgumentTypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
     if input.ndim not in (3, 4) or 0 in input.shape[-3:]:
         raise ShapeError(
             f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input with non-zero C, H and W (N may be 0), but "
@@ -241,7 +241,7 @@ def avg_pool2d(
     """
     geometry = _window_geometry("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None and divisor_override == 0:
-        raise ValueError("avg_pool2d: divisor must be not zero; pass divisor_override=None for the window size")
+        raise ArgumentValueError("avg_pool2d: divisor must be not zero; pass divisor_override=None for the window size")
     if input._dtype.name == "bool":
         raise DtypeError("avg_pool2d: bool tensors cannot be averaged; convert them with .float() first")
     if divisor_override is not None:

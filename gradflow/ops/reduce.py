@@ -134,7 +134,7 @@ class ProdOthers(Function):
         axes = ctx.axes
         zero = x == 0
         safe = where(zero, 1.0, x)
-        other_zeros = Sum.apply(zero, axes, True, None) - zero
+        other_zeros = Sum.apply(zero, axes, True, None) - zero.long()  # bool - is refused, as in torch
         spread = grad / safe
         at_zeros = grad * zero
         inner = where(other_zeros == 0, Sum.apply(spread, axes, True, None) - spread, 0.0) + where(

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dtypes import bool as bool_dtype
 from ..dtypes import int32, int64
-from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
+from ..errors import ArgumentTypeError, DtypeError, IndexOutOfRangeError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from ._checks import broadcast_shapes_or_raise, normalize_dim, out_of_range_value
 from .compare import where
@@ -35,7 +35,10 @@ def _index_tensor(op: str, input: Tensor, index) -> Tensor:
     """``index`` as an integer tensor on ``input``'s device, or a typed error saying what to pass."""
     if not isinstance(index, Tensor):
         if not isinstance(index, (list, tuple, np.ndarray, numbers.Integral)):
-            raise TypeError(f"{op}: index must be an int64 tensor, got {type(index).__name__}")
+            raise ArgumentTypeError(
+                f"{op}: index must be an int64 tensor, got {type(index).__name__}; "
+                "wrap it with gradflow.tensor(..., dtype=gradflow.int64)"
+            )
         index = tensor(index, dtype=int64, device=input.device)
     if index._dtype not in (int64, int32):
         raise DtypeError(
@@ -185,7 +188,7 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None) -> Tensor:
     indices one of the writes wins, as in PyTorch.
     """
     if (src is None) == (value is None):
-        raise TypeError("scatter: pass exactly one of src (a tensor) and value (a number)")
+        raise ArgumentTypeError("scatter: pass exactly one of src (a tensor) and value (a number)")
     src = value if src is None else src
     base, axis, index, src = _scatter_args("scatter", input, dim, index, src)
     result = IndexPut.apply(base, _along(index, axis), src)
@@ -198,7 +201,9 @@ def scatter_add(input: Tensor, dim: int, index, src: Tensor) -> Tensor:
     Repeated indices accumulate.
     """
     if not isinstance(src, Tensor):
-        raise TypeError(f"scatter_add: src must be a Tensor, got {type(src).__name__}")
+        raise ArgumentTypeError(
+            f"scatter_add: src must be a Tensor, got {type(src).__name__}; use scatter(..., value=) for a number"
+        )
     base, axis, index, src = _scatter_args("scatter_add", input, dim, index, src)
     result = _add_at(base, _along(index, axis), src)
     return result.reshape(()) if input.ndim == 0 else result
@@ -244,7 +249,9 @@ def _fill_value(op: str, input: Tensor, value):
             raise device_mismatch(op, input._device, value._device, "value")
         return value.to(input.dtype)
     if not isinstance(value, numbers.Number):
-        raise TypeError(f"{op}: value must be a number or a 0-d tensor, got {type(value).__name__}")
+        raise ArgumentTypeError(
+            f"{op}: value must be a number or a 0-d tensor, got {type(value).__name__}; pass a Python number"
+        )
     return value
 
 

@@ -78,7 +78,8 @@ def reshape(input: Tensor, *shape, _op: str = "reshape") -> Tensor:
 
 
 def view(input: Tensor, *shape) -> Tensor:
-    """Like reshape (gradflow copies when the memory layout needs it instead of raising).
+    """The same memory in a new shape (one dimension may be -1); raises, as PyTorch does, when the
+    tensor's strides do not allow it without a copy: then use ``reshape`` or ``contiguous().view``.
 
     ``view(dtype)`` reinterprets the bits as another dtype, as in PyTorch: the last
     dimension scales by the ratio of item sizes, memory is shared, and the result
@@ -86,7 +87,16 @@ def view(input: Tensor, *shape) -> Tensor:
     """
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
         return _view_as_dtype(input, to_dtype(shape[0]))
-    return reshape(input, *shape, _op="view")
+    shape = _resolve_shape("view", input.shape, tuple(int(s) for s in _shape_args(shape)))
+    result = Reshape.apply(input, shape)
+    if input._data.size and not input._device.backend.xp.may_share_memory(result._data, input._data):
+        # A copy would make writes through the view miss the base, silently.
+        strides = [step // input._data.itemsize for step in input._data.strides]
+        raise ShapeError(
+            f"view: shape {shape_str(shape)} is not compatible with the input's size {shape_str(input.shape)} and "
+            f"stride {strides} (it is not contiguous); use .reshape(...) instead, or .contiguous().view(...)"
+        )
+    return as_view(result, input)
 
 
 def _view_as_dtype(input: Tensor, dtype) -> Tensor:

@@ -14,6 +14,7 @@ use it too).
 from __future__ import annotations
 
 from ..autograd.function import Function
+from ..errors import ArgumentTypeError
 from ..tensor import Tensor
 from ._checks import normalize_dim, require_float
 
@@ -114,7 +115,7 @@ class LogSoftmax(Function):
 
 def _prepare(op: str, input, dim, dtype):
     if dim is None:
-        raise TypeError(f"{op}: pass dim= (the dimension to normalise over), e.g. {op}(x, dim=-1)")
+        raise ArgumentTypeError(f"{op}: pass dim= (the dimension to normalise over), e.g. {op}(x, dim=-1)")
     if dtype is not None:
         input = input.to(dtype)
     require_float(op, input)

@@ -10,6 +10,7 @@ import math
 
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
+from ..errors import ArgumentTypeError, ArgumentValueError
 from ._checks import require_float
 from .compare import where
 from .reduce import Sum, _count, _kept_shape, amax, amin, keep_reduced, mean, reduction_axes
@@ -21,7 +22,9 @@ def _correction(op: str, dim, unbiased, correction):
         dim, unbiased = None, dim
     if unbiased is not None:
         if correction is not None:
-            raise TypeError(f"{op}: pass either unbiased or correction, not both (unbiased=True is correction=1)")
+            raise ArgumentTypeError(
+                f"{op}: pass either unbiased or correction, not both (unbiased=True is correction=1)"
+            )
         return dim, 1 if unbiased else 0
     return dim, 1 if correction is None else correction
 
@@ -132,7 +135,7 @@ def norm(input, p="fro", dim=None, keepdim: bool = False):
         p = 2
     if isinstance(p, str):
         if p != "fro":
-            raise ValueError(
+            raise ArgumentValueError(
                 f"norm: p={p!r} is not supported; use 'fro' or a number (matrix norms such as 'nuc' "
                 "are not implemented)"
             )
@@ -145,7 +148,7 @@ def norm(input, p="fro", dim=None, keepdim: bool = False):
     if p == 0:
         return Sum.apply((input != 0).to(input.dtype), axes, keepdim, None)
     if p < 0:
-        raise ValueError(f"norm: p must be positive, 0, inf or -inf, got {p}")
+        raise ArgumentValueError(f"norm: p must be positive, 0, inf or -inf, got {p}")
     return Norm.apply(input, float(p), axes, keepdim)
 
 

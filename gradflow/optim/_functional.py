@@ -34,7 +34,7 @@ Step counters (``state_steps``) are 0-d float32 CPU tensors, as PyTorch keeps
 
 from __future__ import annotations
 
-from ..errors import DeviceMismatchError
+from ..errors import ArgumentValueError, DeviceMismatchError
 from ..tensor import Tensor
 
 
@@ -234,7 +234,7 @@ def _backend(op: str, params: list[Tensor], **lists):
     """
     for name, tensors in lists.items():
         if len(tensors) != len(params):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{op}: got {len(params)} parameters but {len(tensors)} {name}; pass one entry per parameter"
             )
     if not params:

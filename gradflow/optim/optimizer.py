@@ -20,7 +20,7 @@ import numpy as np
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..device import resolve
 from ..dtypes import float16, float32
-from ..errors import DtypeError, shape_str
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, ShapeError, shape_str
 from ..profiler import record_function
 from ..tensor import Tensor
 
@@ -38,7 +38,7 @@ required = _RequiredParameter()
 def check_hyperparameter(valid: bool, label: str, value, expected: str) -> None:
     """Raise PyTorch's ``ValueError("Invalid <label>: <value>")`` when ``valid`` is false, plus the valid range."""
     if not valid:
-        raise ValueError(f"Invalid {label}: {value} (expected {expected})")
+        raise ArgumentValueError(f"Invalid {label}: {value} (expected {expected})")
 
 
 class Optimizer:
@@ -70,13 +70,13 @@ class Optimizer:
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{type(self).__name__}: params argument given to the optimizer should be an iterable of Tensors "
                 "or dicts, but got Tensor; wrap it in a list: [tensor]"
             )
         param_groups = list(params)
         if len(param_groups) == 0:
-            raise ValueError("optimizer got an empty parameter list")
+            raise ArgumentValueError("optimizer got an empty parameter list")
         if not isinstance(param_groups[0], dict):
             param_groups = [{"params": param_groups}]
         for param_group in param_groups:
@@ -100,12 +100,12 @@ class Optimizer:
         """
         name = type(self).__name__
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+            raise ArgumentTypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "optimizer parameters need to be organized in ordered collections, but the ordering of tensors "
                 "in sets will change between runs. Please use a list instead."
             )
@@ -114,7 +114,9 @@ class Optimizer:
         params = [item[1] if isinstance(item, tuple) else item for item in params]
         if names:
             if len(names) != len(params):
-                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+                raise ArgumentValueError(
+                    "all optimizer params should be with/without names. Some param names are missing"
+                )
             param_group["param_names"] = names
         param_group["params"] = params
         for param in params:
@@ -122,7 +124,9 @@ class Optimizer:
 
         for key, default in self.defaults.items():
             if default is required and key not in param_group:
-                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {key}")
+                raise ArgumentValueError(
+                    f"parameter group didn't specify a value of required optimization parameter {key}"
+                )
             param_group.setdefault(key, default)
 
         if len({id(p) for p in params}) != len(params):
@@ -136,13 +140,13 @@ class Optimizer:
             taken.update(id(p) for p in group["params"])
             if ("param_names" in param_group) != ("param_names" in group):
                 kind = "with names" if "param_names" in param_group else "without names"
-                raise ValueError(
+                raise ArgumentValueError(
                     f"all optimizer param groups should be with/without names. cannot add param group {kind} "
                     "to the optimizer"
                 )
         clashes = [p for p in params if id(p) in taken]
         if clashes:
-            raise ValueError(
+            raise ArgumentValueError(
                 "some parameters appear in more than one parameter group "
                 f"(e.g. one of shape {shape_str(clashes[0].shape)}); put each parameter in exactly one group"
             )
@@ -151,9 +155,11 @@ class Optimizer:
     @staticmethod
     def _check_param(param, name: str) -> None:
         if not isinstance(param, Tensor):
-            raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}")
+            raise ArgumentTypeError(
+                f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}"
+            )
         if not param.is_leaf:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"can't optimize a non-leaf Tensor ({name}: a tensor of shape {shape_str(param.shape)} produced by "
                 f"{param.grad_fn.name()}); optimize the leaf it came from, or use .detach().requires_grad_()"
             )
@@ -276,13 +282,13 @@ class Optimizer:
         groups = self.param_groups
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved_groups):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"loaded state dict has a different number of parameter groups: {len(saved_groups)} saved, "
                 f"{len(groups)} in this {type(self).__name__}; build the optimizer with the same groups"
             )
         for index, (group, saved) in enumerate(zip(groups, saved_groups)):
             if len(group["params"]) != len(saved["params"]):
-                raise ValueError(
+                raise ArgumentValueError(
                     f"loaded state dict contains a parameter group that doesn't match the size of optimizer's "
                     f"group: group {index} has {len(saved['params'])} parameters saved but {len(group['params'])} "
                     "here; build the optimizer with the same parameters in the same order"
@@ -296,6 +302,7 @@ class Optimizer:
         for key, value in state_dict["state"].items():
             if key in id_map:
                 param = id_map[key]
+                _check_state_shapes(type(self).__name__, key, param, value, groups)
                 dtype = self._state_dtype(param)
                 state[param] = {name: _copy_state(param, name, item, dtype) for name, item in value.items()}
             else:
@@ -308,6 +315,28 @@ class Optimizer:
                 saved["param_names"] = group["param_names"]
         self.state = state
         self.param_groups = saved_groups
+
+
+def _check_state_shapes(owner: str, key, param: Tensor, value: dict, groups) -> None:
+    """Per-parameter state (exp_avg, momentum_buffer, ...) must have the parameter's shape: a smaller one would
+    broadcast in step() and train on silently wrong values. ``step`` is a counter of any shape."""
+    for name, item in value.items():
+        if name == "step" or not isinstance(item, Tensor) or item.shape == param.shape:
+            continue
+        label = next(
+            (
+                f"'{group['param_names'][index]}'" if "param_names" in group else f"{index} of group {number}"
+                for number, group in enumerate(groups)
+                for index, candidate in enumerate(group["params"])
+                if candidate is param
+            ),
+            repr(key),
+        )
+        raise ShapeError(
+            f"{owner}.load_state_dict: state '{name}' of parameter {label} (saved id {key!r}) has shape "
+            f"{shape_str(item.shape)} but the parameter has shape {shape_str(param.shape)}; load a state dict saved "
+            "for these parameters, in the same order"
+        )
 
 
 def _copy_state(param: Tensor, name: str, value, state_dtype):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ArgumentValueError
 from ._functional import sgd
 from .optimizer import Optimizer, check_hyperparameter
 
@@ -48,7 +49,7 @@ class SGD(Optimizer):
         check_hyperparameter(momentum >= 0.0, "momentum value", momentum, "momentum >= 0")
         check_hyperparameter(weight_decay >= 0.0, "weight_decay value", weight_decay, "weight_decay >= 0")
         if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"Nesterov momentum requires a momentum and zero dampening (got momentum={momentum}, "
                 f"dampening={dampening}); pass momentum > 0 and dampening=0, or nesterov=False"
             )

@@ -48,6 +48,7 @@ import time
 from .. import cuda
 from ..autograd import function as _function
 from ..backends import kernels as _kernels
+from ..errors import ArgumentValueError, UsageError
 from .recorder import Recorder
 from .report import OpStats, Summary, build_rows, build_summary, render_report, render_table
 
@@ -73,7 +74,7 @@ class profile:  # noqa: N801 - PyTorch's name (torch.profiler.profile)
 
     def __init__(self, enabled: bool = True, steps: int | None = None, device_timing: bool | None = None):
         if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-            raise ValueError(f"profiler.profile: steps must be a positive int or None, got {steps!r}")
+            raise ArgumentValueError(f"profiler.profile: steps must be a positive int or None, got {steps!r}")
         self.enabled = bool(enabled)
         self._steps_arg = steps
         self._device_timing_arg = device_timing
@@ -128,7 +129,9 @@ class profile:  # noqa: N801 - PyTorch's name (torch.profiler.profile)
         """One row per op name and kind, sorted by ``sort_by`` (an OpStats field, largest first)."""
         self._check_finished("key_averages")
         if sort_by not in OpStats.SORT_KEYS:
-            raise ValueError(f"profiler.key_averages: sort_by={sort_by!r} is not one of {', '.join(OpStats.SORT_KEYS)}")
+            raise ArgumentValueError(
+                f"profiler.key_averages: sort_by={sort_by!r} is not one of {', '.join(OpStats.SORT_KEYS)}"
+            )
         return sorted(self._rows, key=lambda row: (getattr(row, sort_by) or 0.0, row.name), reverse=True)
 
     def summary(self) -> Summary:
@@ -154,7 +157,7 @@ class profile:  # noqa: N801 - PyTorch's name (torch.profiler.profile)
     def _check_finished(self, caller: str) -> None:
         if self._summary is None:
             state = "was disabled (enabled=False)" if not self.enabled else "has not finished"
-            raise RuntimeError(
+            raise UsageError(
                 f"profiler.{caller}: the profile {state}; read results after the `with profile() as prof:` block "
                 "of an enabled profile"
             )

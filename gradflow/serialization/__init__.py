@@ -46,7 +46,7 @@ import safetensors.numpy
 
 from ..device import Device
 from ..device import device as to_device
-from ..errors import CheckpointFormatError, DeviceUnavailableError
+from ..errors import ArgumentTypeError, CheckpointFormatError, DeviceUnavailableError
 from ..tensor import Tensor
 from . import _files, _json, _tree
 from ._tree import FORMAT_VERSION, MAX_DEPTH, METADATA_KEY
@@ -57,7 +57,7 @@ __all__ = ["save", "load", "FORMAT_VERSION", "MAX_DEPTH", "METADATA_KEY"]
 def _path_of(f, op: str) -> str:
     if isinstance(f, (str, os.PathLike)):
         return os.fspath(f)
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{op}: expected a file path (str or os.PathLike), got {type(f).__name__}; file objects are not supported "
         "because checkpoints are written atomically (temporary file, then rename)"
     )
@@ -91,11 +91,11 @@ def _check_map_location(map_location) -> None:
     if isinstance(map_location, dict):
         for key, value in map_location.items():
             if not isinstance(key, (str, Device)) or not isinstance(value, (str, Device)):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"load: map_location dict must map saved device strings to devices, got {key!r}: {value!r}"
                 )
         return
-    raise TypeError(
+    raise ArgumentTypeError(
         f"load: map_location must be None, a device ('cpu', 'cuda:0', gradflow.device(...)) or a dict "
         f"{{'cuda:0': 'cpu'}}, got {type(map_location).__name__}"
     )

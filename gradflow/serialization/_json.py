@@ -14,6 +14,8 @@ import json.decoder
 import json.scanner
 import math
 
+from ..errors import ArgumentTypeError, ArgumentValueError
+
 __all__ = ["dumps", "loads"]
 
 _WHITESPACE = json.decoder.WHITESPACE
@@ -49,7 +51,7 @@ def _dumps_iterative(obj) -> str:
             queue = [("{",)]
             for position, (key, value) in enumerate(item.items()):
                 if not isinstance(key, str):
-                    raise TypeError(f"keys must be str, not {type(key).__name__}")
+                    raise ArgumentTypeError(f"keys must be str, not {type(key).__name__}")
                 queue += [(("," if position else "") + json.dumps(key) + ":",), value]
             queue.append(("}",))
             pending.extend(reversed(queue))
@@ -71,11 +73,11 @@ def _skip(text: str, position: int) -> int:
 def _key(text: str, position: int) -> tuple[str, int]:
     """Read ``"key" :`` at ``position``; returns the key and the position of its value."""
     if text[position : position + 1] != '"':
-        raise ValueError(f"expecting a property name in double quotes at char {position}")
+        raise ArgumentValueError(f"expecting a property name in double quotes at char {position}")
     key, position = _scanstring(text, position + 1, True)
     position = _skip(text, position)
     if text[position : position + 1] != ":":
-        raise ValueError(f"expecting ':' at char {position}")
+        raise ArgumentValueError(f"expecting ':' at char {position}")
     return key, _skip(text, position + 1)
 
 
@@ -91,7 +93,7 @@ def _scalar(text: str, position: int):
     for word, value in _LITERALS.items():
         if text.startswith(word, position):
             return value, position + len(word)
-    raise ValueError(f"expecting a value at char {position}")
+    raise ArgumentValueError(f"expecting a value at char {position}")
 
 
 def _loads_iterative(text: str):
@@ -116,7 +118,7 @@ def _loads_iterative(text: str):
         while True:
             if not open_containers:
                 if _skip(text, position) != len(text):
-                    raise ValueError(f"extra data at char {position}")
+                    raise ArgumentValueError(f"extra data at char {position}")
                 return value
             container, key = open_containers[-1]
             if isinstance(container, list):
@@ -131,6 +133,6 @@ def _loads_iterative(text: str):
                     open_containers[-1][1], position = _key(text, position)
                 break
             if mark != ("]" if isinstance(container, list) else "}"):
-                raise ValueError(f"expecting ',' or a closing bracket at char {position}")
+                raise ArgumentValueError(f"expecting ',' or a closing bracket at char {position}")
             open_containers.pop()
             value, position = container, position + 1

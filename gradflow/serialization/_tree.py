@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from .. import dtypes
-from ..errors import CheckpointFormatError, DtypeError
+from ..errors import ArgumentTypeError, ArgumentValueError, CheckpointFormatError, DtypeError
 from ..tensor import Tensor
 
 FORMAT_VERSION = 1
@@ -70,9 +70,11 @@ class Encoder:
                 parent[slot] = self._leaf(value, path)
                 continue
             if id(value) in open_ids:
-                raise ValueError(f"save: {where(path)} contains itself (a reference cycle); checkpoints must be trees")
+                raise ArgumentValueError(
+                    f"save: {where(path)} contains itself (a reference cycle); checkpoints must be trees"
+                )
             if depth >= MAX_DEPTH:
-                raise ValueError(f"save: {_too_deep(path)}; flatten it")
+                raise ArgumentValueError(f"save: {_too_deep(path)}; flatten it")
             open_ids.add(id(value))
             stack.append((_CLOSE, id(value), 0, None, 0))
             children = []
@@ -80,7 +82,7 @@ class Encoder:
                 body = []
                 for key, item in value.items():
                     if isinstance(key, (bool, np.bool_)) or not isinstance(key, (str, numbers.Integral)):
-                        raise TypeError(
+                        raise ArgumentTypeError(
                             f"save: {where(path)} has a key {key!r} of type {type(key).__name__}; dict keys must be "
                             "str or int"
                         )
@@ -112,7 +114,7 @@ class Encoder:
             return {"float": "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")}
         if isinstance(value, Tensor):
             return {"tensor": self._tensor(value, path)}
-        raise TypeError(
+        raise ArgumentTypeError(
             f"save: {where(path)} is a {type(value).__module__}.{type(value).__qualname__}, which gradflow "
             "checkpoints cannot hold; use Tensors, numbers, strings, None, and dicts/lists/tuples of those "
             "(convert arrays with gradflow.tensor(...))"

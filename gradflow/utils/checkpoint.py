@@ -18,7 +18,7 @@ from ..autograd.engine import backward as run_backward
 from ..autograd.engine import pass_kind
 from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..device import device as as_device
-from ..errors import GraphError
+from ..errors import ArgumentValueError, GraphError
 from ..tensor import Tensor
 
 __all__ = ["checkpoint", "checkpoint_sequential"]
@@ -116,13 +116,13 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant=None, *
     """
     preserve_rng_state = kwargs.pop("preserve_rng_state", True)
     if kwargs:  # PyTorch's rule: the segments are called with one input, so nothing else can be passed on
-        raise ValueError(
+        raise ArgumentValueError(
             f"checkpoint_sequential: unexpected keyword arguments: {', '.join(kwargs)}; only use_reentrant and "
             "preserve_rng_state are accepted"
         )
     functions = list(functions.children()) if hasattr(functions, "children") else list(functions)
     if segments < 1:
-        raise ValueError(f"checkpoint_sequential: segments must be at least 1, got {segments}")
+        raise ArgumentValueError(f"checkpoint_sequential: segments must be at least 1, got {segments}")
     segment_size = max(len(functions) // segments, 1)
 
     def run_range(start: int, end: int):

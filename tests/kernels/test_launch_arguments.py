@@ -50,7 +50,8 @@ def _wrap(array):
 
 def _fake_cupy():
     def total(array, axis=None, dtype=None, out=None):
-        result = np.sum(np.asarray(array), axis=axis, dtype=dtype)
+        with np.errstate(all="ignore"):  # the stand-in launches write nothing: arrays hold whatever np.empty left
+            result = np.sum(np.asarray(array), axis=axis, dtype=dtype)
         if out is None:
             return _wrap(result)
         np.asarray(out)[...] = result

@@ -46,6 +46,7 @@ def keep_threshold(p: float) -> int:
 
 
 # -- NumPy reference -------------------------------------------------------------------------
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # PyTorch computes inf/NaN here silently
 def numpy_dropout_forward(backend, x, p):
     """``(x * mask / (1 - p), mask)`` with ``mask = backend.rand(x.shape) < 1 - p`` as uint8 (0 <= p <= 1)."""
     keep = np.asarray(backend.rand(x.shape, x.dtype) < (1.0 - p))

@@ -22,7 +22,7 @@ import math
 import numpy as np
 import scipy.special
 
-from ...errors import ShapeError, shape_str
+from ...errors import ArgumentValueError, ShapeError, shape_str
 from .. import kernels
 
 # Position = the activation's code in kernels/elementwise.cu (GF_ACT_*).
@@ -51,7 +51,9 @@ def activation_code(activation: str) -> int:
     """The kernel's code for ``activation``; an unknown name raises ValueError listing the known ones."""
     if isinstance(activation, str) and activation in ACTIVATIONS:
         return ACTIVATIONS.index(activation)
-    raise ValueError(f"activation: unknown activation {activation!r}; the known ones are {', '.join(ACTIVATIONS)}")
+    raise ArgumentValueError(
+        f"activation: unknown activation {activation!r}; the known ones are {', '.join(ACTIVATIONS)}"
+    )
 
 
 def _check_grad(x, grad) -> None:

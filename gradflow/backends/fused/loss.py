@@ -58,6 +58,7 @@ def _targets(target, weight, ignore_index: int, compute):
 # -- NumPy references (the CPU backend's implementation) -------------------------------------------
 
 
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # PyTorch computes inf/NaN here silently
 def numpy_cross_entropy_forward(logits, target, weight, ignore_index: int, label_smoothing: float) -> tuple:
     """(per-row losses, per-row logsumexp) of (N, C) logits against class indices (see the module docstring)."""
     compute = _compute_dtype(logits.dtype)
@@ -81,6 +82,7 @@ def numpy_cross_entropy_forward(logits, target, weight, ignore_index: int, label
     return np.where(keep, losses, 0).astype(compute, copy=False), lse
 
 
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # PyTorch computes inf/NaN here silently
 def numpy_cross_entropy_backward(
     grad, logits, target, weight, lse, ignore_index: int, label_smoothing: float
 ) -> np.ndarray:

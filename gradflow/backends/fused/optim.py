@@ -35,7 +35,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ...errors import DeviceMismatchError, DtypeError, ShapeError
+from ...errors import ArgumentValueError, DeviceMismatchError, DtypeError, ShapeError
 from .. import kernels
 
 # Elements per chunk (one block's work item); a multiple of 4 keeps vector positions 16-byte aligned.
@@ -54,7 +54,7 @@ _TABLE_CACHE_SIZE = 64  # distinct (device, layout) tables kept; bounded so noth
 
 def _check_param_dtype(param_dtype) -> None:
     if param_dtype not in (None, "bfloat16"):
-        raise ValueError(
+        raise ArgumentValueError(
             f"param_dtype must be None or 'bfloat16' (uint16 arrays then hold bfloat16 bits), got {param_dtype!r}"
         )
 
@@ -227,7 +227,9 @@ def _tables(cupy, device_id: int, rows: list[tuple]):
     of host data stages through pinned memory and copies asynchronously: no wait).
     """
     if CHUNK_ELEMENTS <= 0 or CHUNK_ELEMENTS % 4:
-        raise ValueError(f"CHUNK_ELEMENTS must be a positive multiple of 4 (vector alignment), got {CHUNK_ELEMENTS}")
+        raise ArgumentValueError(
+            f"CHUNK_ELEMENTS must be a positive multiple of 4 (vector alignment), got {CHUNK_ELEMENTS}"
+        )
     numels = tuple(row[5] for row in rows)
 
     def build_chunks():

@@ -44,6 +44,7 @@ def _compute_dtype(dtype) -> np.dtype:
 # -- NumPy references (the CPU backend's implementation) -------------------------------------------
 
 
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # PyTorch computes inf/NaN here silently
 def numpy_softmax_forward(x: np.ndarray, log: bool) -> np.ndarray:
     """softmax (or log-softmax when ``log``) of ``x`` along its last axis."""
     if x.size == 0:
@@ -60,6 +61,7 @@ def numpy_softmax_forward(x: np.ndarray, log: bool) -> np.ndarray:
     return work.reshape(x.shape).astype(x.dtype, copy=False)
 
 
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # PyTorch computes inf/NaN here silently
 def numpy_softmax_backward(grad: np.ndarray, out: np.ndarray, log: bool) -> np.ndarray:
     """Input gradient of softmax (or log-softmax) along the last axis, from its output ``out``."""
     if out.size == 0:

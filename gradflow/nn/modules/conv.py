@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ...errors import ShapeError
+from ...errors import ArgumentValueError, ShapeError
 from ...ops._checks import int_tuple
 from ...ops.conv import conv1d, conv2d, conv_transpose2d
 from ...ops.creation import empty
@@ -41,12 +41,12 @@ class _ConvNd(Module):
         super().__init__()
         owner, dims = type(self).__name__, self._dims
         if not isinstance(groups, int) or groups <= 0:
-            raise ValueError(f"{owner}: groups must be a positive integer, got {groups!r}")
+            raise ArgumentValueError(f"{owner}: groups must be a positive integer, got {groups!r}")
         for name, channels in (("in_channels", in_channels), ("out_channels", out_channels)):
             if channels % groups:
                 raise ShapeError(f"{owner}: {name} must be divisible by groups ({name}={channels}, groups={groups})")
         if padding_mode not in _PADDING_MODES:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{owner}: padding_mode must be one of {list(_PADDING_MODES)}, but got padding_mode={padding_mode!r}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -57,9 +57,11 @@ class _ConvNd(Module):
         self.padding_mode = padding_mode
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ValueError(f"{owner}: invalid padding string {padding!r}, should be one of 'same' or 'valid'")
+                raise ArgumentValueError(
+                    f"{owner}: invalid padding string {padding!r}, should be one of 'same' or 'valid'"
+                )
             if padding == "same" and any(s != 1 for s in self.stride):
-                raise ValueError(f"{owner}: padding='same' is not supported for strided convolutions")
+                raise ArgumentValueError(f"{owner}: padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
             self.padding = int_tuple(owner, "padding", padding, dims, repeat_single=True)
@@ -174,9 +176,13 @@ class ConvTranspose2d(_ConvNd):
         dtype=None,
     ):
         if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}, got {padding_mode!r}')
+            raise ArgumentValueError(
+                f'Only "zeros" padding mode is supported for {type(self).__name__}, got {padding_mode!r}'
+            )
         if isinstance(padding, str):
-            raise ValueError(f"{type(self).__name__}: padding must be an int or a tuple of ints, got {padding!r}")
+            raise ArgumentValueError(
+                f"{type(self).__name__}: padding must be an int or a tuple of ints, got {padding!r}"
+            )
         super().__init__(
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype
         )
@@ -192,7 +198,7 @@ class ConvTranspose2d(_ConvNd):
         if len(output_size) == leading + self._dims:
             output_size = output_size[leading:]
         if len(output_size) != self._dims:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{type(self).__name__}: for {input.ndim}D input, output_size must have {self._dims} or "
                 f"{leading + self._dims} elements (got {len(output_size)})"
             )

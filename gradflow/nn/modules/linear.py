@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from ...errors import ArgumentTypeError
 from ...ops.creation import empty
 from ...ops.linalg import linear
 from .. import init
@@ -90,7 +91,7 @@ class Unflatten(Module):
         if not isinstance(unflattened_size, (tuple, list)) or not all(
             isinstance(size, int) and not isinstance(size, bool) for size in unflattened_size
         ):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"Unflatten: unflattened_size must be a tuple or list of ints, got {unflattened_size!r}; "
                 "pass e.g. (2, 3) or (2, -1)"
             )

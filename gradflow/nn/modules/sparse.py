@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...autograd.grad_mode import no_grad
-from ...errors import IndexOutOfRangeError, ShapeError, shape_str
+from ...errors import ArgumentValueError, IndexOutOfRangeError, ShapeError, shape_str
 from ...ops.creation import empty
 from ...ops.embedding import embedding
 from ...tensor import Tensor
@@ -43,7 +43,7 @@ class Embedding(Module):
     ):
         super().__init__()
         if sparse:
-            raise ValueError("Embedding: sparse gradients are not supported by gradflow; pass sparse=False")
+            raise ArgumentValueError("Embedding: sparse gradients are not supported by gradflow; pass sparse=False")
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         if padding_idx is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 
 from ...autograd.grad_mode import no_grad
-from ...errors import ShapeError
+from ...errors import ArgumentValueError, ShapeError
 from ...ops.activation import gelu, relu
 from ...ops.attention import _canonical_mask, multi_head_attention_forward
 from ...ops.creation import empty, full
@@ -55,7 +55,7 @@ class MultiheadAttention(Module):
         dtype=None,
     ):
         if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"embed_dim and num_heads must be greater than 0, got embed_dim={embed_dim} and "
                 f"num_heads={num_heads} instead"
             )
@@ -178,7 +178,7 @@ def _activation(activation):
         return relu
     if activation == "gelu":
         return gelu
-    raise ValueError(f"TransformerEncoderLayer: activation should be relu/gelu, not {activation!r}")
+    raise ArgumentValueError(f"TransformerEncoderLayer: activation should be relu/gelu, not {activation!r}")
 
 
 class TransformerEncoderLayer(Module):

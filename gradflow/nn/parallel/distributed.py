@@ -20,7 +20,7 @@ from collections import OrderedDict
 from ... import distributed as dist
 from ...autograd.function import Node
 from ...autograd.grad_mode import is_grad_enabled, no_grad
-from ...errors import DistributedError, shape_str
+from ...errors import ArgumentTypeError, DistributedError, shape_str
 from ...tensor import Tensor
 from ..module import Module
 from .reducer import Reducer
@@ -60,7 +60,7 @@ class DistributedDataParallel(Module):
         super().__init__()
         dist.require_group("DistributedDataParallel")
         if not isinstance(module, Module):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"DistributedDataParallel: module must be a gradflow.nn.Module, got {type(module).__name__}"
             )
         if device_ids is not None and len(device_ids) > 1:

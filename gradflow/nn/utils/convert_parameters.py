@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...autograd.grad_mode import no_grad
-from ...errors import DeviceMismatchError, ShapeError, shape_str
+from ...errors import ArgumentTypeError, DeviceMismatchError, ShapeError, shape_str
 from ...ops.join import cat
 from ...tensor import Tensor
 
@@ -23,7 +23,7 @@ def parameters_to_vector(parameters) -> Tensor:
 def vector_to_parameters(vec: Tensor, parameters) -> None:
     """Copy consecutive slices of ``vec`` into the parameters, in place."""
     if not isinstance(vec, Tensor):
-        raise TypeError(f"expected Tensor, but got: {type(vec).__name__}")
+        raise ArgumentTypeError(f"expected Tensor, but got: {type(vec).__name__}")
     parameters = list(parameters)
     needed = sum(p.numel() for p in parameters)
     if vec.ndim != 1 or vec.numel() != needed:

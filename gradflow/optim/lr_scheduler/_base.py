@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from ...errors import ArgumentKeyError, ArgumentTypeError, ArgumentValueError
 from ..optimizer import Optimizer
 
 EPOCH_DEPRECATION_WARNING = (
@@ -36,7 +37,7 @@ EPOCH_DEPRECATION_WARNING = (
 def check_optimizer(optimizer: Any) -> None:
     """Raise PyTorch's TypeError when ``optimizer`` is not a gradflow Optimizer."""
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"{type(optimizer).__name__} is not an Optimizer; pass a gradflow.optim optimizer "
             "(e.g. gradflow.optim.SGD(model.parameters(), lr=0.1))"
         )
@@ -47,7 +48,7 @@ def per_group(name: str, optimizer: Optimizer, value: Any) -> list:
     groups = optimizer.param_groups
     if isinstance(value, (list, tuple)):
         if len(value) != len(groups):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{name} must have the same length as optimizer.param_groups. "
                 f"{name} has {len(value)} values, param_groups has {len(groups)}."
             )
@@ -64,7 +65,7 @@ def set_group_lrs(optimizer: Optimizer, lrs: list) -> None:
     """Write one rate per group; a length mismatch means a group was added after construction."""
     groups = optimizer.param_groups
     if len(lrs) != len(groups):
-        raise ValueError(
+        raise ArgumentValueError(
             f"the scheduler computed {len(lrs)} learning rates but the optimizer has {len(groups)} "
             "param groups; create the scheduler after adding every param group"
         )
@@ -140,7 +141,7 @@ class LRScheduler(abc.ABC):
         else:
             for index, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
-                    raise KeyError(
+                    raise ArgumentKeyError(
                         f"param 'initial_lr' is not specified in param_groups[{index}] when resuming "
                         f"scheduler with last_epoch >= 0 (got last_epoch={last_epoch}); load the "
                         "optimizer's state dict first, or pass last_epoch=-1 for a fresh run"

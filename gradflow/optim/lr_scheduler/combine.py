@@ -6,6 +6,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
+from ...errors import ArgumentTypeError, ArgumentValueError
 from ..optimizer import Optimizer
 from ._base import LRScheduler, group_values
 from .plateau import ReduceLROnPlateau
@@ -14,17 +15,17 @@ from .plateau import ReduceLROnPlateau
 def _check_children(owner: str, optimizer: Optimizer, schedulers: Sequence[LRScheduler], empty: str) -> None:
     """PyTorch's checks on the schedulers a composite drives: present, not plateau, same optimizer."""
     if len(schedulers) < 1:
-        raise ValueError(f"{owner} expects at least one scheduler{empty}, but got no scheduler.")
+        raise ArgumentValueError(f"{owner} expects at least one scheduler{empty}, but got no scheduler.")
     for index, scheduler in enumerate(schedulers):
         if not hasattr(scheduler, "optimizer"):
-            raise TypeError(f"{owner} at index {index} should have `optimizer` as its attribute.")
+            raise ArgumentTypeError(f"{owner} at index {index} should have `optimizer` as its attribute.")
         if isinstance(scheduler, ReduceLROnPlateau):
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{owner} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs "
                 f"to be specified when calling `step`, but got one at index {index} in the given schedulers sequence."
             )
         if optimizer != scheduler.optimizer:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{owner} expects all schedulers to belong to the same optimizer, but got scheduler "
                 f"{type(scheduler).__name__} at index {index} has {scheduler.optimizer}, which is different "
                 f"from {type(optimizer).__name__}."
@@ -80,7 +81,7 @@ class SequentialLR(_Composite):
     ) -> None:
         _check_children(type(self).__name__, optimizer, schedulers, "")
         if len(milestones) != len(schedulers) - 1:
-            raise ValueError(
+            raise ArgumentValueError(
                 "Sequential Schedulers expects number of schedulers provided to be one more than the number "
                 f"of milestone points, but got number of schedulers {len(schedulers)} and the number of "
                 f"milestones to be equal to {len(milestones)}"
@@ -139,7 +140,7 @@ class ChainedScheduler(_Composite):
 
     def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:
         if len(schedulers) < 1:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"{type(self).__name__} expects at least one scheduler to be chained, but got no scheduler."
             )
         optimizer = optimizer if optimizer is not None else schedulers[0].optimizer

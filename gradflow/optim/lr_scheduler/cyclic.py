@@ -12,6 +12,7 @@ import types
 from collections.abc import Callable
 from typing import Any, Literal
 
+from ...errors import ArgumentValueError
 from ..optimizer import Optimizer
 from ._base import LRScheduler, check_optimizer, per_group, set_group_momenta
 
@@ -19,7 +20,7 @@ from ._base import LRScheduler, check_optimizer, per_group, set_group_momenta
 def _momentum_key(optimizer: Optimizer) -> bool:
     """Whether to cycle ``betas[0]`` (True) or ``momentum`` (False); raise when the optimizer has neither."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-        raise ValueError(
+        raise ArgumentValueError(
             "optimizer must support momentum or beta1 with `cycle_momentum` option enabled; "
             f"{type(optimizer).__name__} has neither, pass cycle_momentum=False"
         )
@@ -84,7 +85,7 @@ class CyclicLR(LRScheduler):
         self.total_size = step_size_up + step_size_down
         self.step_ratio = step_size_up / self.total_size
         if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"mode is invalid and scale_fn is None: got mode={mode!r}; use 'triangular', "
                 "'triangular2' or 'exp_range', or pass scale_fn"
             )

@@ -11,6 +11,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
 
+from ...errors import ArgumentValueError
 from ..optimizer import Optimizer
 from ._base import LRScheduler, group_values
 
@@ -108,7 +109,9 @@ class ConstantLR(LRScheduler):
         self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1
     ) -> None:
         if factor > 1.0 or factor < 0:
-            raise ValueError(f"Constant multiplicative factor expected to be between 0 and 1, but got {factor}.")
+            raise ArgumentValueError(
+                f"Constant multiplicative factor expected to be between 0 and 1, but got {factor}."
+            )
         self.factor = factor
         self.total_iters = total_iters
         super().__init__(optimizer, last_epoch)
@@ -154,12 +157,14 @@ class LinearLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         if start_factor > 1.0 or start_factor <= 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, "
                 f"but got start_factor={start_factor}."
             )
         if end_factor > 1.0 or end_factor < 0:
-            raise ValueError(f"Ending multiplicative factor expected to be between 0 and 1, but got {end_factor}.")
+            raise ArgumentValueError(
+                f"Ending multiplicative factor expected to be between 0 and 1, but got {end_factor}."
+            )
         self.start_factor = start_factor
         self.end_factor = end_factor
         self.total_iters = total_iters

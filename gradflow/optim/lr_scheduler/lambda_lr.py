@@ -6,6 +6,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from ...errors import ArgumentTypeError, ArgumentValueError
 from ..optimizer import Optimizer
 from ._base import LRScheduler, group_values
 
@@ -14,13 +15,13 @@ def _lambdas_per_group(optimizer: Optimizer, lr_lambda: Any) -> list[Callable[[i
     """One function per param group: a single function is shared, a list must match the groups."""
     if isinstance(lr_lambda, (list, tuple)):
         if len(lr_lambda) != len(optimizer.param_groups):
-            raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
+            raise ArgumentValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
         lambdas = list(lr_lambda)
     else:
         lambdas = [lr_lambda] * len(optimizer.param_groups)
     for fn in lambdas:
         if not callable(fn):
-            raise TypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
+            raise ArgumentTypeError(f"lr_lambda should be a function, but got {type(fn).__name__}")
     return lambdas
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from ...errors import ArgumentValueError
 from ..optimizer import Optimizer
 from ._base import LRScheduler, check_optimizer, per_group, set_group_momenta
 from .cyclic import _momentum_key, _start_momentum_cycle
@@ -12,7 +13,7 @@ from .cyclic import _momentum_key, _start_momentum_cycle
 
 def _positive_int(name: str, value: object) -> int:
     if not isinstance(value, int) or value <= 0:
-        raise ValueError(f"Expected positive integer {name}, but got {value}")
+        raise ArgumentValueError(f"Expected positive integer {name}, but got {value}")
     return value
 
 
@@ -61,16 +62,16 @@ class OneCycleLR(LRScheduler):
         self.optimizer = optimizer
         if total_steps is not None:
             if total_steps <= 0 or not isinstance(total_steps, int):
-                raise ValueError(f"Expected positive integer total_steps, but got {total_steps}")
+                raise ArgumentValueError(f"Expected positive integer total_steps, but got {total_steps}")
             self.total_steps = total_steps
         elif epochs is not None and steps_per_epoch is not None:
             self.total_steps = _positive_int("epochs", epochs) * _positive_int("steps_per_epoch", steps_per_epoch)
         else:
-            raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+            raise ArgumentValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
         if pct_start < 0 or pct_start > 1 or not isinstance(pct_start, float):
-            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
+            raise ArgumentValueError(f"Expected float between 0 and 1 pct_start, but got {pct_start}")
         if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
+            raise ArgumentValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}")
         self._anneal_func_type = anneal_strategy
         self._schedule_phases = self._phases(pct_start, three_phase)
 
@@ -136,7 +137,7 @@ class OneCycleLR(LRScheduler):
         self._warn_get_lr_outside_step()
         step_num = self.last_epoch
         if step_num > self.total_steps:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"Tried to step {step_num} times. The specified number of total steps is {self.total_steps}; "
                 "create the scheduler with a larger total_steps (or epochs * steps_per_epoch)"
             )

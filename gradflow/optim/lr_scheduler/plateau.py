@@ -6,6 +6,7 @@ import math
 import warnings
 from typing import Any, Literal, SupportsFloat
 
+from ...errors import ArgumentValueError, UsageError
 from ..optimizer import Optimizer
 from ._base import EPOCH_DEPRECATION_WARNING, LRScheduler, check_optimizer, group_values
 
@@ -47,13 +48,15 @@ class ReduceLROnPlateau(LRScheduler):
         eps: float = 1e-8,
     ) -> None:
         if factor >= 1.0:
-            raise ValueError(f"Factor should be < 1.0, but got factor={factor}; it multiplies the rate on a plateau.")
+            raise ArgumentValueError(
+                f"Factor should be < 1.0, but got factor={factor}; it multiplies the rate on a plateau."
+            )
         self.factor = factor
         check_optimizer(optimizer)
         self.optimizer = optimizer
         if isinstance(min_lr, (list, tuple)):
             if len(min_lr) != len(optimizer.param_groups):
-                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}")
+                raise ArgumentValueError(f"expected {len(optimizer.param_groups)} min_lrs, got {len(min_lr)}")
             self.default_min_lr = None
             self.min_lrs = list(min_lr)
         else:
@@ -104,7 +107,7 @@ class ReduceLROnPlateau(LRScheduler):
         groups = self.optimizer.param_groups
         if len(groups) != len(self.min_lrs):
             if self.default_min_lr is None:
-                raise RuntimeError(
+                raise UsageError(
                     f"The number of param groups in the `optimizer` ({len(groups)}) differs from when "
                     f"`ReduceLROnPlateau` was initialized ({len(self.min_lrs)}), usually due to a new param "
                     "group being added to the optimizer. Please modify the `min_lrs` field to match the "
@@ -133,9 +136,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def _init_is_better(self, mode: str, threshold: float, threshold_mode: str) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"mode {mode} is unknown! Use 'min' or 'max'.")
+            raise ArgumentValueError(f"mode {mode} is unknown! Use 'min' or 'max'.")
         if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"threshold mode {threshold_mode} is unknown! Use 'rel' or 'abs'.")
+            raise ArgumentValueError(f"threshold mode {threshold_mode} is unknown! Use 'rel' or 'abs'.")
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.mode = mode
         self.threshold = threshold

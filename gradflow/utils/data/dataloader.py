@@ -20,6 +20,7 @@ import numpy as np
 
 from ...device import device as to_device
 from ...dtypes import float64
+from ...errors import ArgumentTypeError, ArgumentValueError, ShapeError
 from ...ops.creation import as_tensor, tensor
 from ...ops.join import stack
 from ...tensor import Tensor
@@ -62,11 +63,11 @@ def default_collate(batch):
         return stack(batch, 0)
     if isinstance(elem, np.ndarray):
         if _is_text(elem):
-            raise TypeError(_UNSUPPORTED.format(elem.dtype))
+            raise ArgumentTypeError(_UNSUPPORTED.format(elem.dtype))
         return stack([as_tensor(item) for item in batch], 0)
     if isinstance(elem, np.generic):
         if _is_text(elem):
-            raise TypeError(_UNSUPPORTED.format(type(elem)))
+            raise ArgumentTypeError(_UNSUPPORTED.format(type(elem)))
         return as_tensor(np.asarray(batch))
     if isinstance(elem, float):
         return tensor(batch, dtype=float64)
@@ -81,7 +82,10 @@ def default_collate(batch):
     if isinstance(elem, collections.abc.Sequence):
         sizes = [len(sample) for sample in batch]
         if any(size != sizes[0] for size in sizes):
-            raise RuntimeError(f"default_collate: each element in list of batch should be of equal size, got {sizes}")
+            raise ShapeError(
+                f"default_collate: each element in list of batch should be of equal size, got {sizes}; "
+                "pad the samples or pass a collate_fn"
+            )
         columns = [default_collate(list(samples)) for samples in zip(*batch)]
         if isinstance(elem, collections.abc.MutableSequence):
             try:
@@ -91,7 +95,7 @@ def default_collate(batch):
             except TypeError:
                 return columns
         return columns  # tuples (and other immutable sequences) become lists, as in PyTorch
-    raise TypeError(_UNSUPPORTED.format(type(elem)))
+    raise ArgumentTypeError(_UNSUPPORTED.format(type(elem)))
 
 
 def default_convert(data):
@@ -200,26 +204,28 @@ class DataLoader:
         device=None,
     ) -> None:
         if num_workers < 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"DataLoader: num_workers option should be non-negative, got {num_workers}; "
                 "use num_workers=0 to disable multiprocessing"
             )
         if num_workers > 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"DataLoader: num_workers={num_workers} is not supported: gradflow loads batches in the calling "
                 "process only; pass num_workers=0"
             )
         if sampler is not None and shuffle:
-            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle; shuffle in the sampler")
+            raise ArgumentValueError(
+                "DataLoader: sampler option is mutually exclusive with shuffle; shuffle in the sampler"
+            )
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError(
+                raise ArgumentValueError(
                     "DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, "
                     "and drop_last; leave those at their defaults"
                 )
             batch_size, drop_last = None, False
         elif batch_size is None and drop_last:
-            raise ValueError(
+            raise ArgumentValueError(
                 "DataLoader: batch_size=None option disables auto-batching and is mutually exclusive with drop_last"
             )
         if pin_memory:
@@ -247,7 +253,7 @@ class DataLoader:
     def __setattr__(self, name, value) -> None:
         # As in PyTorch: the batching set up in __init__ would silently stop matching these.
         if getattr(self, "_initialized", False) and name in self._frozen:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"DataLoader: {name} attribute should not be set after DataLoader is initialized; "
                 "create a new DataLoader instead"
             )

@@ -13,7 +13,7 @@ import math
 import warnings
 from collections.abc import Sequence
 
-from ...errors import IndexOutOfRangeError, ShapeError
+from ...errors import ArgumentTypeError, ArgumentValueError, IndexOutOfRangeError, ShapeError
 from ...tensor import Tensor
 from .sampler import as_numpy_generator, randperm
 
@@ -51,10 +51,10 @@ class TensorDataset(Dataset):
 
     def __init__(self, *tensors: Tensor) -> None:
         if not tensors:
-            raise ValueError("TensorDataset: needs at least one tensor, e.g. TensorDataset(inputs, targets)")
+            raise ArgumentValueError("TensorDataset: needs at least one tensor, e.g. TensorDataset(inputs, targets)")
         for position, tensor in enumerate(tensors):
             if not isinstance(tensor, Tensor):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"TensorDataset: argument {position} is a {type(tensor).__name__}, expected a gradflow Tensor; "
                     "convert it with gradflow.tensor(...)"
                 )
@@ -96,7 +96,9 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("ConcatDataset: datasets should not be an empty iterable; pass at least one dataset")
+            raise ArgumentValueError(
+                "ConcatDataset: datasets should not be an empty iterable; pass at least one dataset"
+            )
         self.cumulative_sizes = self.cumsum(self.datasets)
 
     def __len__(self) -> int:
@@ -107,7 +109,7 @@ class ConcatDataset(Dataset):
         if index < 0:
             if -index > length:
                 # ValueError, as PyTorch raises for a negative index past the start.
-                raise ValueError(
+                raise ArgumentValueError(
                     f"ConcatDataset: absolute value of index {index} should not exceed dataset length {length}"
                 )
             index += length
@@ -145,7 +147,7 @@ def _lengths_from_fractions(fractions, total: int) -> list:
     """PyTorch's rule: floor each share, then hand the remainder out one by one from the first split."""
     for position, fraction in enumerate(fractions):
         if not 0 <= fraction <= 1:
-            raise ValueError(f"random_split: fraction at index {position} is {fraction}, not between 0 and 1")
+            raise ArgumentValueError(f"random_split: fraction at index {position} is {fraction}, not between 0 and 1")
     lengths = [int(math.floor(total * fraction)) for fraction in fractions]
     for position in range(total - sum(lengths)):
         lengths[position % len(lengths)] += 1
@@ -176,11 +178,11 @@ def random_split(dataset, lengths, generator=None) -> list:
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         lengths = _lengths_from_fractions(lengths, total)
     if any(int(length) != length or length < 0 for length in lengths):
-        raise ValueError(
+        raise ArgumentValueError(
             f"random_split: lengths must be non-negative integers or fractions summing to 1, got {lengths}"
         )
     if sum(lengths) != total:
-        raise ValueError(
+        raise ArgumentValueError(
             f"random_split: sum of input lengths ({sum(lengths)}) does not equal the length of the input dataset "
             f"({total}); pass lengths that add up to {total} or fractions that add up to 1"
         )

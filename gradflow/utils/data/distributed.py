@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sized
 import numpy as np
 
 from ... import distributed as dist
+from ...errors import ArgumentValueError
 from .sampler import Sampler
 
 __all__ = ["DistributedSampler"]
@@ -26,7 +27,7 @@ _SMALL_RANDPERM_LIMIT = (2**32 - 1) // 20
 def torch_randperm(n: int, seed: int) -> list[int]:
     """``torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()``, without torch."""
     if n >= _SMALL_RANDPERM_LIMIT:
-        raise ValueError(
+        raise ArgumentValueError(
             f"DistributedSampler: datasets of {n} samples or more are not supported (limit {_SMALL_RANDPERM_LIMIT})"
         )
     bit_generator = np.random.MT19937(0)
@@ -66,7 +67,7 @@ class DistributedSampler(Sampler):
         if rank is None:
             rank = dist.get_rank()
         if not 0 <= rank < num_replicas:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"DistributedSampler: invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]"
             )
         self.dataset = dataset

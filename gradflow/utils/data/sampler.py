@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sized
 import numpy as np
 
 from ...device import CPU
+from ...errors import ArgumentTypeError, ArgumentValueError
 
 __all__ = ["Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "BatchSampler"]
 
@@ -33,7 +34,7 @@ def as_numpy_generator(generator, op: str) -> np.random.Generator | None:
         return generator
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool):
         return np.random.default_rng(int(generator))
-    raise TypeError(
+    raise ArgumentTypeError(
         f"{op}: generator must be None, an int seed or a numpy.random.Generator, got {type(generator).__name__}; "
         "e.g. generator=0 or generator=numpy.random.default_rng(0)"
     )
@@ -90,9 +91,11 @@ class RandomSampler(Sampler):
         self._num_samples = num_samples
         self.generator = as_numpy_generator(generator, "RandomSampler")
         if not isinstance(replacement, bool):
-            raise TypeError(f"RandomSampler: replacement should be a boolean value, but got replacement={replacement}")
+            raise ArgumentTypeError(
+                f"RandomSampler: replacement should be a boolean value, but got replacement={replacement}"
+            )
         if not isinstance(self.num_samples, int) or isinstance(self.num_samples, bool) or self.num_samples <= 0:
-            raise ValueError(
+            raise ArgumentValueError(
                 f"RandomSampler: num_samples should be a positive integer value, but got num_samples={self.num_samples}"
             )
 
@@ -139,9 +142,11 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"BatchSampler: batch_size should be a positive integer value, but got {batch_size!r}")
+            raise ArgumentValueError(
+                f"BatchSampler: batch_size should be a positive integer value, but got {batch_size!r}"
+            )
         if not isinstance(drop_last, bool):
-            raise ValueError(f"BatchSampler: drop_last should be a boolean value, but got {drop_last!r}")
+            raise ArgumentValueError(f"BatchSampler: drop_last should be a boolean value, but got {drop_last!r}")
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last
