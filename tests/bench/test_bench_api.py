@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import re
+import sys
 
 import pytest
 
@@ -108,6 +110,19 @@ def test_table_lists_every_cell():
     text = console.export_text()
     assert "samples/s" in text and "unknown device 'tpu'" in text
     assert text.count("gradflow") >= 3  # title + two measured rows (+ the merged unavailable row)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bar_only_on_a_terminal(terminal, monkeypatch):
+    stream = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    run_tiny(progress=True)
+    assert ("2/2" in stream.getvalue()) is terminal  # a log gets nothing, not a line per redraw
 
 
 def test_printed_table_is_the_table_as_text(capsys):
