@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="epochs per model (default: 20; 1 with --short)")
     demo.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
     demo.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default: 2e-3)")
-    demo.add_argument("--plot", default="gradflow-digits.png", help="PNG of the curves (default: gradflow-digits.png)")
+    demo.add_argument(
+        "--plot",
+        default="gradflow-digits.png",
+        help="PNG of the curves, in an existing folder; .png is added to a name without a suffix "
+        "(default: gradflow-digits.png)",
+    )
     demo.add_argument("--no-plot", action="store_true", help="do not write the plot")
     demo.add_argument("--short", action="store_true", help="one epoch, for CI (also GRADFLOW_EXAMPLE_SHORT=1)")
     demo.add_argument("--seed", type=int, default=0, help="seed for the weights, the split and the shuffling")
@@ -64,23 +69,20 @@ def main(argv: list[str] | None = None) -> int:
         print(__version__)
         return 0
     if args.command == "demo":
-        if args.epochs is not None and args.epochs < 1:
-            parser.error("--epochs must be at least 1")
-        if args.batch_size < 1:
-            parser.error("--batch-size must be at least 1")
-        try:
-            demo.run(
-                device=args.device,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                plot_path=None if args.no_plot else args.plot,
-                short=True if args.short else None,
-                seed=args.seed,
-            )
+        options = {
+            "device": args.device,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "plot_path": None if args.no_plot else args.plot,
+            "seed": args.seed,
+        }
+        try:  # every option before any work: a bad one is one line, not a traceback after training
+            demo.check_options(**options)
         except (DeviceUnavailableError, ValueError) as error:
-            print(f"gradflow demo: {error}", file=sys.stderr)
+            print(f"gradflow demo: error: {error} (see gradflow demo --help)", file=sys.stderr)
             return 2
+        demo.run(**options, short=True if args.short else None)
         return 0
     if args.command == "info":
         return run_info(args)

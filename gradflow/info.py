@@ -206,7 +206,12 @@ def _memory(size: int) -> str:
 
 
 def render(info: dict):
-    """A rich Table of ``describe()``'s answer, one section per piece of the machine."""
+    """A rich Table of ``describe()``'s answer, one section per piece of the machine.
+
+    Every text is escaped: the reasons quote install commands such as ``pip install 'gradflow[cuda12]'``,
+    which rich would otherwise read as markup and print as ``'gradflow'``.
+    """
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="gradflow info", show_header=False, title_justify="left")
@@ -215,49 +220,52 @@ def render(info: dict):
 
     def section(name: str) -> None:
         table.add_section()
-        table.add_row(f"[underline]{name}[/underline]", "")
+        table.add_row(f"[underline]{escape(name)}[/underline]", "")
+
+    def add_row(item: str, value: str) -> None:
+        table.add_row(escape(item), escape(value))
 
     section("software")
-    table.add_row("gradflow", f"{info['gradflow']['version']} ({info['gradflow']['location']})")
+    add_row("gradflow", f"{info['gradflow']['version']} ({info['gradflow']['location']})")
     python = info["python"]
-    table.add_row("Python", f"{python['version']} ({python['implementation']}, {python['executable']})")
+    add_row("Python", f"{python['version']} ({python['implementation']}, {python['executable']})")
     plat = info["platform"]
-    table.add_row("platform", f"{plat['system']} {plat['release']} {plat['machine']}, {plat['cpu_count']} CPUs")
+    add_row("platform", f"{plat['system']} {plat['release']} {plat['machine']}, {plat['cpu_count']} CPUs")
     numpy_info = info["numpy"]
     blas = numpy_info["blas"]
     threads = blas["threads"] if blas["threads"] is not None else blas.get("threads_note", "unknown")
-    table.add_row("NumPy", numpy_info["version"])
-    table.add_row("  BLAS", f"{blas['name'] or 'unknown'} {blas['version'] or ''}".strip())
-    table.add_row("  BLAS threads", str(threads))
-    table.add_row("SciPy", info["scipy"]["version"] or info["scipy"]["status"])
-    table.add_row("CuPy", info["cupy"]["version"] or info["cupy"]["status"])
+    add_row("NumPy", numpy_info["version"])
+    add_row("  BLAS", f"{blas['name'] or 'unknown'} {blas['version'] or ''}".strip())
+    add_row("  BLAS threads", str(threads))
+    add_row("SciPy", info["scipy"]["version"] or info["scipy"]["status"])
+    add_row("CuPy", info["cupy"]["version"] or info["cupy"]["status"])
 
     section("CUDA")
     cuda_info = info["cuda"]
-    table.add_row("usable", "yes" if cuda_info["available"] else f"no: {cuda_info['reason']}")
-    table.add_row("runtime", str(cuda_info["runtime_version"] or "-"))
-    table.add_row("driver", str(cuda_info["driver_version"] or "-"))
+    add_row("usable", "yes" if cuda_info["available"] else f"no: {cuda_info['reason']}")
+    add_row("runtime", str(cuda_info["runtime_version"] or "-"))
+    add_row("driver", str(cuda_info["driver_version"] or "-"))
     for device in cuda_info["devices"]:
         if "error" in device:
-            table.add_row(f"cuda:{device['index']}", f"unreadable: {device['error']}")
+            add_row(f"cuda:{device['index']}", f"unreadable: {device['error']}")
             continue
-        table.add_row(
+        add_row(
             f"cuda:{device['index']}",
             f"{device['name']}, {_memory(device['total_memory_bytes'])}, {device['multiprocessor_count']} SMs, "
             f"compute capability {device['compute_capability']}",
         )
     if not cuda_info["devices"]:
-        table.add_row("GPUs", "none")
+        add_row("GPUs", "none")
 
     section("custom kernels")
     kernels_info = info["kernels"]
-    table.add_row("NVRTC", kernels_info["nvrtc"])
-    table.add_row("architecture", f"{kernels_info['architecture']} ({kernels_info['architecture_source']})")
+    add_row("NVRTC", kernels_info["nvrtc"])
+    add_row("architecture", f"{kernels_info['architecture']} ({kernels_info['architecture_source']})")
     if kernels_info["nvrtc"] == "available":
         for family, status in kernels_info["families"].items():
-            table.add_row(f"  {family}", status)
+            add_row(f"  {family}", status)
 
     section("device 'auto'")
     auto = info["auto_device"]
-    table.add_row("resolves to", auto["device"] if auto["reason"] is None else f"{auto['device']} ({auto['reason']})")
+    add_row("resolves to", auto["device"] if auto["reason"] is None else f"{auto['device']} ({auto['reason']})")
     return table

@@ -103,6 +103,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     """Run ``gradflow bench`` with parsed ``args``; print the table; write --json / --plot. Returns the exit code."""
     from rich.console import Console
+    from rich.markup import escape
 
     chosen = workload(args.model, args.dtype)
     result = compare(
@@ -120,7 +121,7 @@ def run(args) -> int:
     result.model = args.model
     console = Console() if sys.stdout.isatty() else Console(width=200)  # files get the whole table
     for device, report in result.profiles.items():
-        console.rule(f"profile of one {args.model} training step on {device}")
+        console.rule(escape(f"profile of one {args.model} training step on {device}"))
         print(report)
     console.print(result.table())
     if args.json:

@@ -2,6 +2,46 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+import sys
+
+
+class TextTable:
+    """A rich Table that also prints as itself: ``print(table)`` writes the rendered text (no colour).
+
+    ``console.print(table)`` renders it in colour (``__rich__``); ``str(table)`` is the plain text without
+    trailing spaces, at the width the table needs (no wrapping: what a log or a file wants), or at most the
+    terminal's width when stdout is a terminal; other attributes are the rich Table's (``title``, ``caption``,
+    ``columns``, ``row_count``, ...).
+    """
+
+    def __init__(self, table):
+        self.rich = table
+
+    def __rich__(self):
+        return self.rich
+
+    def __getattr__(self, name):
+        if name == "rich":  # not set yet (copy/pickle): do not recurse
+            raise AttributeError(name)
+        return getattr(self.rich, name)
+
+    def __str__(self) -> str:
+        from rich.console import Console
+        from rich.measure import Measurement
+
+        measuring = Console(file=io.StringIO(), width=10_000, color_system=None, force_terminal=False)
+        width = Measurement.get(measuring, measuring.options, self.rich).maximum
+        if sys.stdout is not None and sys.stdout.isatty():  # a reader at a terminal: fit it, as rich would
+            width = min(width, shutil.get_terminal_size().columns)
+        console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+        console.print(self.rich)
+        return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+
+    def __repr__(self) -> str:
+        return f"<TextTable {self.rich.title!r}: {self.rich.row_count} rows; print() it to read it>"
+
 
 def _ms(summary: dict) -> str:
     return f"{summary['median_ms']:.2f} [{summary['q1_ms']:.2f}-{summary['q3_ms']:.2f}]"
@@ -28,12 +68,17 @@ def _merge_skipped(cells):
     return [(cell, ",".join(str(b) for b in batches)) for cell, batches in merged]
 
 
-def build_table(result):
-    """One row per cell: phase times (median [IQR] ms), samples/s, GFLOP/s, peak memory, ratios."""
+def build_table(result) -> TextTable:
+    """One row per cell: phase times (median [IQR] ms), samples/s, GFLOP/s, peak memory, ratios.
+
+    Every text from outside (device names, reasons, the model name) is escaped: rich would read
+    ``'gradflow[cuda12]'`` in a reason as markup and print ``'gradflow'``.
+    """
+    from rich.markup import escape
     from rich.table import Table
 
     title = f"gradflow bench{' ' + result.model if result.model else ''}: {result.dtype}, {result.steps} timed steps"
-    table = Table(title=f"{title} after {result.warmup} warm-up, times in ms: median [IQR]")
+    table = Table(title=escape(f"{title} after {result.warmup} warm-up, times in ms: median [IQR]"))
     for name in ("framework", "device", "batch", "forward", "backward", "optimizer", "step"):
         table.add_column(name, justify="right" if name not in ("framework", "device") else "left")
     for name in ("samples/s", "GFLOP/s", "peak MiB", "vs cpu", "gradflow/torch", "note"):
@@ -42,15 +87,21 @@ def build_table(result):
     ratios = result.torch_ratios()
     for cell, batches in _merge_skipped(result.cells):
         if not cell.ok:
-            table.add_row(cell.framework, cell.device, batches, *["-"] * 9, f"{cell.status}: {cell.reason}")
+            table.add_row(
+                escape(cell.framework),
+                escape(cell.device),
+                batches,
+                *["-"] * 9,
+                escape(f"{cell.status}: {cell.reason}"),
+            )
             continue
         flops = cell.flops_per_second
         peak = cell.peak_memory_bytes
         table.add_row(
-            cell.framework,
-            cell.device,
+            escape(cell.framework),
+            escape(cell.device),
             str(cell.batch_size),
-            *(_ms(cell.phases[phase]) for phase in ("forward", "backward", "optimizer", "total")),
+            *(_ms(cell.phases[phase]) for phase in ("forward", "backward", "optimizer", "total")),  # digits only
             f"{cell.samples_per_second:,.0f}",
             "-" if flops is None else f"{flops / 1e9:,.1f}",
             "-" if peak is None else f"{peak / 2**20:,.1f}",
@@ -64,8 +115,8 @@ def build_table(result):
             lines.append(f"{device} overtakes the CPU from batch {found['batch_size']}")
         else:
             lines.append(f"{device}: no crossover ({found['reason']})")
-    table.caption = "\n".join(lines) or None
-    return table
+    table.caption = escape("\n".join(lines)) or None
+    return TextTable(table)
 
 
 def write_plot(result, path) -> None:

@@ -7,7 +7,7 @@ import math
 
 from .. import info
 from ..errors import ArgumentKeyError
-from .report import build_table, write_plot
+from .report import TextTable, build_table, write_plot
 
 __all__ = ["BenchResult", "Cell"]
 
@@ -193,8 +193,12 @@ class BenchResult:
                 handle.write(text + "\n")
         return text
 
-    def table(self):
-        """A ``rich.table.Table`` of every cell, with the crossover batch sizes as its caption."""
+    def table(self) -> TextTable:
+        """Every cell as a table, with the crossover batch sizes as its caption.
+
+        ``print(result.table())`` prints it as text; ``rich.console.Console().print(...)`` in colour;
+        its ``.rich`` is the ``rich.table.Table``.
+        """
         return build_table(self)
 
     def plot(self, path) -> None:

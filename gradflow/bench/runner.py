@@ -190,7 +190,9 @@ def compare(
     flops_by_batch: dict[int, int] = {}
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(frameworks) * len(devices) * len(batch_sizes), disable=not progress, unit="cell")
+    # disable=None: a bar on a terminal (and in notebooks), none in logs, where each redraw would be a line.
+    cells_total = len(frameworks) * len(devices) * len(batch_sizes)
+    bar = tqdm(total=cells_total, disable=None if progress else True, unit="cell")
     for spec in devices:
         device, reason = _resolve(spec)
         name = str(device) if device is not None else str(spec)

@@ -159,6 +159,7 @@ def _time(seconds: float | None) -> str:
 
 def render_table(rows: list[OpStats], summary: Summary):
     """A rich Table of ``rows``; the device columns appear only when device time was measured."""
+    from rich.markup import escape  # op names are users' Function names: '[' in one is not markup
     from rich.table import Table
 
     unit = "step" if summary.steps else "profile"
@@ -176,8 +177,8 @@ def render_table(rows: list[OpStats], summary: Summary):
     table.add_column("gf kernels", justify="right")
     for row in rows:
         cells = [
-            row.name,
-            row.kind,
+            escape(row.name),
+            escape(row.kind),
             f"{summary.per_step(row.count):g}",
             _time(row.host_total),
             _time(row.host_self),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import re
+import sys
 
 import pytest
 
@@ -107,6 +110,34 @@ def test_table_lists_every_cell():
     text = console.export_text()
     assert "samples/s" in text and "unknown device 'tpu'" in text
     assert text.count("gradflow") >= 3  # title + two measured rows (+ the merged unavailable row)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bar_only_on_a_terminal(terminal, monkeypatch):
+    stream = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    run_tiny(progress=True)
+    assert ("2/2" in stream.getvalue()) is terminal  # a log gets nothing, not a line per redraw
+
+
+def test_printed_table_is_the_table_as_text(capsys):
+    table = run_tiny(devices=("cpu", "tpu")).table()
+    print(table)
+    out = capsys.readouterr().out
+    assert "rich.table.Table object" not in out and out == str(table) + "\n"
+    lines = out.splitlines()
+    assert lines[0].strip().startswith("gradflow bench: float32, 2 timed steps after 1 warm-up")
+    header = next(line for line in lines if "framework" in line)
+    for column in ("device", "batch", "forward", "samples/s", "vs cpu", "gradflow/torch", "note"):
+        assert column in header  # one header line: printed at the width the table needs, never wrapped
+    assert sum(re.match(r"│ gradflow +│ cpu +│", line) is not None for line in lines) == 2
+    assert all(line == line.rstrip() for line in lines)
+    assert table.rich.row_count == 3 and table.row_count == 3  # the rich Table stays reachable
 
 
 @pytest.mark.skipif(cuda.is_available(), reason="checks the report of a missing GPU")
