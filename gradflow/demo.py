@@ -43,7 +43,7 @@ def check_options(
 ):
     """Check every option before anything runs; returns the resolved device and the PNG path to write.
 
-    Raises ``ValueError`` naming the option (or ``DeviceUnavailableError`` for a device missing here).
+    Raises ``ArgumentValueError`` (a ``ValueError``) naming the option (or ``DeviceUnavailableError`` for a device missing here).
     ``plot_path`` must be a ``.png`` file name in a folder that exists and is writable; a name without a
     suffix gets ``.png`` added (the returned path, which ``run`` reports), any other suffix is refused.
 
@@ -52,7 +52,7 @@ def check_options(
     >>> check_options("cpu", lr=-1.0)
     Traceback (most recent call last):
     ...
-    ValueError: --lr must be a positive number, got -1.0
+    gradflow.errors.ArgumentValueError: --lr must be a positive number, got -1.0
     """
     for name, value in (("--epochs", epochs), ("--batch-size", batch_size)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+from ..backends import fp_errors
 from ..errors import GraphError, ShapeError, device_mismatch, shape_str
 from ..tensor import Tensor
 from .grad_mode import _state
@@ -136,7 +137,13 @@ def _execute(roots, retain_graph: bool, create_graph: bool, captures):
     _state.enabled = bool(create_graph)
     pass_kind.accumulates_everywhere = captures is None
     try:
-        return replay(roots, retain_graph, create_graph, captures)
+        # Backward formulas that work on arrays directly (fused references, Linear's first-order
+        # backward) compute inf * 0 and the like silently, as PyTorch does.
+        token = fp_errors.enter()
+        try:
+            return replay(roots, retain_graph, create_graph, captures)
+        finally:
+            fp_errors.leave(token)
     finally:
         _state.enabled = previous_mode
         pass_kind.accumulates_everywhere = previous_kind

@@ -18,6 +18,7 @@ import itertools
 
 import numpy as np
 
+from ..backends import fp_errors
 from ..dtypes import from_numpy_dtype
 from ..errors import GradflowError, GraphError, InplaceError, OutOfMemoryError, device_mismatch, not_a_tensor, shape_str
 from ..tensor import Tensor, VersionCounter
@@ -187,6 +188,13 @@ class Function:
             if device.index:  # CuPy launches on the current GPU: make the operands' GPU current
                 with device.backend.context():
                     result = cls.forward(ctx, *arrays, **kwargs)
+            elif device.type == "cpu":
+                # inf * 0, x / 0, log(0): PyTorch computes these silently, NumPy would also warn (CuPy never does).
+                token = fp_errors.enter()
+                try:
+                    result = cls.forward(ctx, *arrays, **kwargs)
+                finally:
+                    fp_errors.leave(token)
             elif kwargs:
                 result = cls.forward(ctx, *arrays, **kwargs)
             else:
