@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 
+from .. import dtypes
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
-from ..errors import ArgumentValueError
+from ..errors import ArgumentValueError, DtypeError
 from ..tensor import Tensor
 from ._checks import require_float
 from .compare import where
@@ -230,7 +231,12 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
-    """max(x, 0)."""
+    """max(x, 0); integer tensors keep their dtype, bool tensors raise (as in PyTorch)."""
+    if getattr(input, "_dtype", None) is dtypes.bool:  # a non-tensor goes on to Relu.apply's typed error
+        raise DtypeError(
+            "relu: bool inputs are not supported (a bool tensor is already its own relu); convert with .long() or "
+            ".float() first"
+        )
     return Relu.apply(input)
 
 

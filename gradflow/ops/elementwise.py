@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .. import dtypes
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
 from ..errors import not_a_tensor
@@ -17,8 +18,13 @@ from .activation import tanh  # noqa: F401 - re-exported: one tanh, on the fused
 from .arithmetic import quiet
 
 
-def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: str = "", uses: str = "input"):
+def _unary(
+    name: str, forward, derivative=None, float_only: bool = True, doc: str = "", uses: str = "input", bools_to=None
+):
     """Build a unary op from ``forward(xp, x)`` and ``derivative(x, out)`` (None: gradient zero).
+
+    ``bools_to`` (with ``float_only=False``) is the dtype bool inputs are cast to first (square(bool) is
+    int64 in PyTorch).
 
     ``uses`` says which of x and out the derivative reads ("input" or "output"); only
     that one is saved, so an in-place change of the other does not invalidate backward.
@@ -46,6 +52,8 @@ def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: st
         try:  # costs nothing until a number comes in instead of a Tensor
             if float_only and not input._dtype.is_floating_point:
                 input = input.to(get_default_dtype())
+            elif bools_to is not None and input._dtype is dtypes.bool:
+                input = input.to(bools_to)
         except AttributeError:
             raise not_a_tensor(name, input) from None
         return UnaryOp.apply(input)
@@ -72,7 +80,7 @@ sqrt = _unary("sqrt", lambda xp, x: xp.sqrt(x), lambda x, out: 0.5 / out, uses="
 rsqrt = _unary(
     "rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda x, out: -0.5 * out * out * out, doc="1 / sqrt(x).", uses="output"
 )
-square = _unary("square", lambda xp, x: x * x, lambda x, out: 2 * x, float_only=False)
+square = _unary("square", lambda xp, x: x * x, lambda x, out: 2 * x, float_only=False, bools_to=dtypes.int64)
 reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda x, out: -out * out, uses="output")
 sin = _unary("sin", lambda xp, x: xp.sin(x), lambda x, out: x.cos())
 cos = _unary("cos", lambda xp, x: xp.cos(x), lambda x, out: -x.sin())

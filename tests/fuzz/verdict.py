@@ -135,24 +135,12 @@ KNOWN = [
     known("NaN spread in adaptive pooling", ["F.adaptive_avg_pool2d"], ["value", "grad"], lambda c, o: nonfinite(c)),
     known(F16_ACCUMULATE, ["*"], ["value", "grad"], lambda case, outcome: case.dtype == "float16" and huge(case)),
     # Found by this suite, not on the list: reported to the lead, fix pending.
-    found("square(bool) gives bool; PyTorch gives int64", ["square"], ["dtype"]),
-    found("add(bool, bool, alpha=2) gives int64; PyTorch keeps bool", ["add_alpha"], ["dtype"]),
-    found(
-        "relu(bool) computes; PyTorch raises 'Boolean inputs not supported for relu'", ["relu", "F.relu"], ["accepts"]
-    ),
-    found(
-        "subtraction with a bool tensor (int - bool, float - bool, scalar - bool) computes; PyTorch raises",
-        ["sub", "rsub_scalar", "pow"],
-        ["accepts"],
-        _detail("Subtraction"),
-    ),
     found(
         "maximum/minimum: the gradient goes to the NaN operand in PyTorch; gradflow gives it 0",
         ["maximum", "minimum"],
         ["grad"],
         lambda c, o: has_nan(c),
     ),
-    found("bool ** True gives int8; PyTorch keeps bool", ["pow_scalar", "pow"], ["dtype"]),
     found(
         "cumprod's gradient is NaN at an inf/0 element where PyTorch's is finite",
         ["cumprod"],
