@@ -136,12 +136,6 @@ KNOWN = [
     known(F16_ACCUMULATE, ["*"], ["value", "grad"], lambda case, outcome: case.dtype == "float16" and huge(case)),
     # Found by this suite, not on the list: reported to the lead, fix pending.
     found(
-        "maximum/minimum: the gradient goes to the NaN operand in PyTorch; gradflow gives it 0",
-        ["maximum", "minimum"],
-        ["grad"],
-        lambda c, o: has_nan(c),
-    ),
-    found(
         "cumprod's gradient is NaN at an inf/0 element where PyTorch's is finite",
         ["cumprod"],
         ["grad"],
