@@ -202,7 +202,9 @@ def conv_transpose2d(
         (size - 1) * s - 2 * p + d * (k - 1) + o + 1
         for size, s, p, d, k, o in zip(input_shape[2:], stride, padding, dilation, kernel, output_padding)
     )
-    if min(out_size + input_shape[2:]) <= 0:
+    # An empty batch has nothing to place, so PyTorch only needs the output sizes to exist (>= 0), even where
+    # the input is empty too; a non-empty batch needs a non-empty input and output.
+    if (min(out_size) < 0) if input_shape[0] == 0 else (min(out_size + input_shape[2:]) <= 0):
         raise ShapeError(
             f"{op}: given input size per channel: {_sizes(input_shape[2:])}. Calculated output size per channel: "
             f"{_sizes(out_size)}. Output size is too small; reduce padding or use a larger input"
