@@ -188,13 +188,6 @@ KNOWN = [
         ["grad"],
     ),
     found(
-        "gather with an empty input and an index larger along another dim refuses (ShapeError); PyTorch accepts "
-        "when the index is empty",
-        ["gather"],
-        ["refuses"],
-        lambda case, outcome: empty(case),
-    ),
-    found(
         "BatchNorm (training), LayerNorm, GroupNorm in float16: the input gradient loses precision "
         "(PyTorch computes in float32)",
         [
