@@ -32,7 +32,10 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from ..autograd.function import Function
+from ..backends.fused.norm import reciprocal_std
 from ..errors import ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import require_float
@@ -59,7 +62,7 @@ def _second_order(ctx, grad, x, weight, a, wbar, bbar):
     axes = ctx.axes
     need_grad, need_x, need_weight = ctx.needs_input_grad[:3]
     centred = x - x.mean(axes, keepdim=True)
-    rstd = ((centred * centred).mean(axes, keepdim=True) + ctx.eps).rsqrt()
+    rstd = _reciprocal_std(centred, axes, ctx.eps)
     xhat = centred * rstd
     gw = grad if weight is None else grad * weight
     rstd_l_a = None if a is None else rstd * _project(a, xhat, axes)
@@ -85,6 +88,18 @@ def _second_order(ctx, grad, x, weight, a, wbar, bbar):
             )
         d_x = _total(None if wbar is None else rstd * _project(wbar * grad, xhat, axes), curvature)
     return d_grad, d_x, d_weight
+
+
+def _reciprocal_std(centred: Tensor, axes: tuple, eps: float) -> Tensor:
+    """``(mean(centred**2) + eps) ** -0.5`` in gradflow ops, the deviations scaled by a constant power of two
+    first (``reciprocal_std``'s scale), so that huge deviations do not overflow their squares."""
+    backend = centred._device.backend
+    with backend.context():
+        peak = backend.xp.max(backend.xp.abs(centred._data), axis=axes, keepdims=True) if centred.numel() else 1.0
+        scale = backend.xp.ldexp(backend.xp.ones_like(peak), backend.xp.maximum(backend.xp.frexp(peak)[1], 0))
+    scale = Tensor._wrap(scale.astype(centred._data.dtype, copy=False), centred._device)
+    scaled = centred / scale
+    return ((scaled * scaled).mean(axes, keepdim=True) + eps / (scale * scale)).rsqrt() / scale
 
 
 class _NormalizationBackward(Function):
@@ -157,6 +172,9 @@ class BatchNormBackward(_NormalizationBackward):
         ctx.materialize_grads = False
         ctx.save_for_backward(grad, x, weight)
         xp = ctx.device.backend.xp
+        if x.size == 0:  # an empty batch: no input gradient, zero parameter gradients
+            zeros = xp.zeros_like(mean[0])
+            return (xp.zeros(x.shape, x.dtype),) + (zeros,) * need_weight + (zeros,) * need_bias
         grad_values = _accumulation_array(xp, grad)
         xhat = (_accumulation_array(xp, x) - mean) * rstd
         gw = grad_values if weight is None else grad_values * weight
@@ -183,10 +201,16 @@ class BatchNorm(Function):
         xp = ctx.device.backend.xp
         axes = (0, *range(2, x.ndim))
         values = _accumulation_array(xp, x)
+        if values.size == 0:  # an empty batch: empty output, running statistics unchanged (PyTorch)
+            mean = xp.zeros((1, x.shape[1]) + (1,) * (x.ndim - 2), values.dtype)
+            ctx.eps = eps
+            ctx.save_for_backward(x, weight, mean, mean + 1)
+            return xp.empty(x.shape, x.dtype)
         mean = values.mean(axis=axes, keepdims=True)
         centred = values - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
-        rstd = 1.0 / xp.sqrt(var + eps)
+        with np.errstate(over="ignore"):  # a variance past the dtype's range is inf (PyTorch's too)
+            var = (centred * centred).mean(axis=axes, keepdims=True)
+        rstd = reciprocal_std(xp, centred, axes, eps)  # the variance may overflow; rstd need not
         out = centred * rstd
         if weight is not None:
             out = out * weight
