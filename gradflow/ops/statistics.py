@@ -59,9 +59,9 @@ class Std(Function):
         divisor = builtins.max(_count(x.shape, axes) - correction, 0)
         with np.errstate(invalid="ignore", divide="ignore"):  # nothing to average: NaN (or inf), as PyTorch
             centred = x - xp.mean(x, axis=axes, keepdims=True) if x.size else x
-            # Deviations divided by 2**k (k >= 0, the largest one's exponent) square without overflow.
+            # Deviations divided by 2**k (k: the largest one's exponent) square without overflow or underflow.
             peak = xp.max(xp.abs(centred), axis=axes, keepdims=True) if x.size else xp.zeros(_kept_shape(x.shape, axes))
-            exponent = xp.maximum(xp.frexp(peak)[1], 0)
+            exponent = xp.frexp(peak)[1]
             scaled = xp.ldexp(centred, -exponent)
             out = xp.ldexp(xp.sqrt(xp.sum(scaled * scaled, axis=axes, keepdims=True) / divisor), exponent)
         out = out.astype(x.dtype, copy=False)
