@@ -273,15 +273,9 @@ class CrossEntropyBackward(Function):
         xp = backend.xp
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
         ctx.save_for_backward(scale, logits, target, weight, shift, total)
+        per_row = scale.reshape(-1) if scale.ndim else scale
         rows = backend.cross_entropy_backward(
-            scale.reshape(-1) if scale.ndim else scale,
-            _class_rows(xp, logits),
-            target.reshape(-1),
-            weight,
-            shift,
-            total,
-            ignore_index,
-            label_smoothing,
+            per_row, _class_rows(xp, logits), target.reshape(-1), weight, shift, total, ignore_index, label_smoothing
         )
         return _from_class_rows(xp, rows, logits.shape)
 
