@@ -43,7 +43,8 @@ def check_options(
 ):
     """Check every option before anything runs; returns the resolved device and the PNG path to write.
 
-    Raises ``ArgumentValueError`` (a ``ValueError``) naming the option (or ``DeviceUnavailableError`` for a device missing here).
+    Raises ``ArgumentValueError`` (a ``ValueError``) naming the option (``DeviceUnavailableError`` for a missing
+    device).
     ``plot_path`` must be a ``.png`` file name in a folder that exists and is writable; a name without a
     suffix gets ``.png`` added (the returned path, which ``run`` reports), any other suffix is refused.
 

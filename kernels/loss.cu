@@ -1,14 +1,17 @@
 // Fused log-softmax + negative log-likelihood (cross-entropy with class indices) over (N, C)
 // logits, with class weights, ignore_index and label smoothing eps.
 //
-// Forward, per row n with target t = t_n and log-probabilities lp_c = x_c - lse_n:
+// Forward, per row n with target t = t_n and log-probabilities lp_c:
 //   loss_n = -(1 - eps) w[t] lp_t - eps / C * sum_c w[c] lp_c      (0 when t == ignore_index)
-//   lse_n  = shift + log(sum_c exp(x_c - shift)), shift = the row max when finite, else 0
-// (w = 1 without a weight). Losses and lse are written in the arithmetic type A (float for
-// float16/float32, double for double); the reduction over rows stays in Python.
+//   lp_c   = (x_c - shift_n) - log(total_n),  total_n = sum_c exp(x_c - shift_n),
+//   shift_n = the row max when finite, else 0
+// (w = 1 without a weight). Losses, shift and total are written in the arithmetic type A (float for
+// float16/float32, double for double); the reduction over rows stays in Python. The logsumexp
+// shift + log(total) is never formed: rounded (1e8 + log 2 == 1e8 in float), exp(x - lse) would
+// make tied large logits' probabilities [1, 1] instead of [0.5, 0.5].
 //
-// Backward recomputes p = exp(x - lse) in the pass that writes the gradient, so the softmax is
-// never stored:
+// Backward recomputes p = exp(x - shift) / total in the pass that writes the gradient, so the
+// softmax is never stored:
 //   d loss_n / d x_c = a_n p_c - b_c,  a_n = (1 - eps) w[t] + eps / C * sum_c' w[c'],
 //                                      b_c = (1 - eps) w[t] [c == t] + eps / C * w[c]
 // times the incoming gradient of row n; ignored rows get exactly 0 (their logits are not read).
@@ -23,7 +26,9 @@ template <typename T, bool VECTOR, bool WARP>
 __global__ void __launch_bounds__(1024)
 gf_loss_cross_entropy_forward(const T* __restrict__ logits, const long long* __restrict__ target,
                               const T* __restrict__ weight, long long has_weight,
-                              typename gf_acc<T>::type* __restrict__ loss, typename gf_acc<T>::type* __restrict__ lse,
+                              typename gf_acc<T>::type* __restrict__ loss,
+                              typename gf_acc<T>::type* __restrict__ shift_out,
+                              typename gf_acc<T>::type* __restrict__ total_out,
                               long long rows, long long cols, long long ignore_index, double smoothing) {
     typedef typename gf_acc<T>::type A;
     constexpr int VEC = VECTOR ? (int)(16 / sizeof(T)) : 1;
@@ -141,7 +146,8 @@ gf_loss_cross_entropy_forward(const T* __restrict__ logits, const long long* __r
                 if (smoothing > 0.0) result -= eps_per_class * smooth;
             }
             loss[row] = result;
-            lse[row] = shift + log_sum;
+            shift_out[row] = shift;
+            total_out[row] = row_sum;
         }
     }
 }
@@ -154,7 +160,8 @@ __global__ void __launch_bounds__(1024)
 gf_loss_cross_entropy_backward(const T* __restrict__ logits, const long long* __restrict__ target,
                                const T* __restrict__ weight, long long has_weight,
                                const typename gf_acc<T>::type* __restrict__ weight_sum,
-                               const typename gf_acc<T>::type* __restrict__ lse,
+                               const typename gf_acc<T>::type* __restrict__ shift,
+                               const typename gf_acc<T>::type* __restrict__ total,
                                const typename gf_acc<T>::type* __restrict__ grad, long long grad_stride,
                                T* __restrict__ grad_logits, long long rows, long long cols, long long ignore_index,
                                double smoothing) {
@@ -183,12 +190,12 @@ gf_loss_cross_entropy_backward(const T* __restrict__ logits, const long long* __
             const A total_weight = has_weight ? weight_sum[0] : (A)cols;
             const A row_total = ((A)1 - eps) * target_weight + eps_per_class * total_weight;
             const A g = grad[row * grad_stride];
-            const A row_lse = lse[row];
+            const A row_shift = shift[row], row_sum = total[row];
             const P pack = in[p];
 #pragma unroll
             for (int j = 0; j < VEC; ++j) {
                 const long long c = col + j;
-                const A prob = gf_row_exp((A)gf_to_float(pack.v[j]) - row_lse);
+                const A prob = gf_row_exp((A)gf_to_float(pack.v[j]) - row_shift) / row_sum;
                 A target_part = (c == t) ? ((A)1 - eps) * target_weight : (A)0;
                 if (smoothing > 0.0) target_part += eps_per_class * (has_weight ? (A)gf_to_float(weight[c]) : (A)1);
                 result.v[j] = gf_from_acc<T>(g * (row_total * prob - target_part));

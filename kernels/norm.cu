@@ -10,7 +10,8 @@
 //                       update over its strided elements, the (count, mean, M2) triples are merged
 //                       across the warp with shuffles and across the block through shared memory
 //                       (Chan's parallel combine), then a second pass writes
-//                       y = (x - mean) * rstd * w + b with rstd = 1 / sqrt(M2 / cols + eps).
+//                       y = (x - mean) * rstd * w + b with rstd = 1 / sqrt(M2 / cols + eps)
+//                       (M2 overflowing: see the overflow guard, gf_norm_scaled_rstd).
 // gf_norm_backward:     one block per row: grad_x = rstd * (gw - mean(gw) - xhat * mean(gw * xhat))
 //                       with gw = g * w (or g) and xhat = (x - mean) * rstd.
 // gf_norm_param_grad:   partial sums of g * xhat and g over a chunk of rows for 32 columns at a
@@ -31,6 +32,29 @@ __device__ __forceinline__ gf_norm_pack<T, VEC> gf_norm_load(const T* base, long
 
 __device__ __forceinline__ float gf_norm_sqrt(float v) { return sqrtf(v); }
 __device__ __forceinline__ double gf_norm_sqrt(double v) { return sqrt(v); }
+__device__ __forceinline__ float gf_norm_ldexp(float v, int k) { return ldexpf(v, k); }
+__device__ __forceinline__ double gf_norm_ldexp(double v, int k) { return ldexp(v, k); }
+
+// The power of two k >= 0 that brings a finite |deviation| of at most `peak` to at most 1.
+__device__ __forceinline__ int gf_norm_exponent(float peak) {
+    int k;
+    frexpf(peak, &k);
+    return k > 0 ? k : 0;
+}
+__device__ __forceinline__ int gf_norm_exponent(double peak) {
+    int k;
+    frexp(peak, &k);
+    return k > 0 ? k : 0;
+}
+
+// Overflow guard (rare path): when the squared deviations of a row overflow (|x - mean| past ~1.8e19
+// in float), they are summed again divided by 2^k, k = gf_norm_exponent of the largest one, and
+//   rstd = 2^-k / sqrt(scaled_sum / cols + eps * 4^-k),
+// as reciprocal_std in gradflow/backends/fused/norm.py. Rows whose sum is finite never take it.
+template <typename A>
+__device__ __forceinline__ A gf_norm_scaled_rstd(A scaled_sum, int k, long long cols, double eps) {
+    return gf_norm_ldexp((A)1 / gf_norm_sqrt(scaled_sum / (A)cols + gf_norm_ldexp((A)eps, -2 * k)), -k);
+}
 
 // Chan et al.'s combine of two Welford states; a state with count 0 leaves the other unchanged.
 template <typename A>
@@ -61,8 +85,9 @@ __global__ void __launch_bounds__(1024) gf_norm_forward(const T* __restrict__ x,
                                                         long long rows, long long cols, double eps,
                                                         long long has_weight, long long has_bias) {
     typedef typename gf_acc<T>::type A;
-    __shared__ A warp_count[32], warp_mean[32], warp_m2[32];
+    __shared__ A warp_count[32], warp_mean[32], warp_m2[32], rescale_scratch[32];
     __shared__ A row_mean, row_rstd;
+    __shared__ int row_overflow;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
     const long long packs = cols / VEC;
     for (long long row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -95,14 +120,39 @@ __global__ void __launch_bounds__(1024) gf_norm_forward(const T* __restrict__ x,
             if (lane == 0) {
                 row_mean = mean;
                 row_rstd = (A)1 / gf_norm_sqrt(m2 / (A)cols + (A)eps);
+                row_overflow = !gf_row_finite(m2) && gf_row_finite(mean);
                 mean_out[row] = row_mean;
                 rstd_out[row] = row_rstd;
             }
         }
         __syncthreads();
         // The next row's first write to shared memory comes after its own __syncthreads, which
-        // every thread reaches only once it has read row_mean and row_rstd here.
-        const A row_mu = row_mean, row_r = row_rstd;
+        // every thread reaches only once it has read row_mean, row_rstd and row_overflow here.
+        const A row_mu = row_mean;
+        A row_r = row_rstd;
+        if (row_overflow) {  // the same for the whole block: the guard's block reductions are safe
+            A peak = 0;
+            for (long long p = threadIdx.x; p < packs; p += blockDim.x) {
+                const gf_norm_pack<T, VEC> pack = gf_norm_load<T, VEC>(x_row, p * VEC);
+#pragma unroll
+                for (int k = 0; k < VEC; ++k) peak = fmax(peak, fabs((A)gf_to_float(pack.v[k]) - row_mu));
+            }
+            peak = gf_block_max(peak, rescale_scratch);
+            if (gf_row_finite(peak)) {
+                const int shift = gf_norm_exponent(peak);
+                A scaled = 0;
+                for (long long p = threadIdx.x; p < packs; p += blockDim.x) {
+                    const gf_norm_pack<T, VEC> pack = gf_norm_load<T, VEC>(x_row, p * VEC);
+#pragma unroll
+                    for (int k = 0; k < VEC; ++k) {
+                        const A deviation = gf_norm_ldexp((A)gf_to_float(pack.v[k]) - row_mu, -shift);
+                        scaled += deviation * deviation;
+                    }
+                }
+                row_r = gf_norm_scaled_rstd(gf_block_sum(scaled, rescale_scratch), shift, cols, eps);
+                if (threadIdx.x == 0) rstd_out[row] = row_r;
+            }
+        }
         for (long long p = threadIdx.x; p < packs; p += blockDim.x) {
             const gf_norm_pack<T, VEC> pack = gf_norm_load<T, VEC>(x_row, p * VEC);
             gf_norm_pack<T, VEC> w_pack, b_pack, out;
@@ -287,7 +337,36 @@ __global__ void __launch_bounds__(1024) gf_norm_forward_cached(const T* __restri
                 }
             }
         }
-        const A row_r = (A)1 / gf_norm_sqrt(gf_block_sum(squares, scratch) / (A)cols + (A)eps);
+        const A total = gf_block_sum(squares, scratch);
+        A row_r = (A)1 / gf_norm_sqrt(total / (A)cols + (A)eps);
+        if (!gf_row_finite(total) && gf_row_finite(row_mu)) {  // the same for the whole block
+            A peak = 0;
+#pragma unroll
+            for (int i = 0; i < PACKS; ++i) {
+                const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+                if (p < packs) {
+#pragma unroll
+                    for (int k = 0; k < VEC; ++k) peak = fmax(peak, fabs((A)gf_to_float(held[i].v[k]) - row_mu));
+                }
+            }
+            peak = gf_block_max(peak, scratch);
+            if (gf_row_finite(peak)) {
+                const int shift = gf_norm_exponent(peak);
+                A scaled = 0;
+#pragma unroll
+                for (int i = 0; i < PACKS; ++i) {
+                    const long long p = (long long)threadIdx.x + (long long)i * blockDim.x;
+                    if (p < packs) {
+#pragma unroll
+                        for (int k = 0; k < VEC; ++k) {
+                            const A deviation = gf_norm_ldexp((A)gf_to_float(held[i].v[k]) - row_mu, -shift);
+                            scaled += deviation * deviation;
+                        }
+                    }
+                }
+                row_r = gf_norm_scaled_rstd(gf_block_sum(scaled, scratch), shift, cols, eps);
+            }
+        }
         if (threadIdx.x == 0) {
             mean_out[row] = row_mu;
             rstd_out[row] = row_r;

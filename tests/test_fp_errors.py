@@ -65,3 +65,19 @@ def test_both_ways_ignore_and_restore(enter, leave):
 def test_numpy_2_takes_the_fast_path():
     if int(np.__version__.split(".")[0]) >= 2:
         assert fp_errors.FAST, "numpy._core._ufunc_config changed: fp_errors fell back to np.errstate (slower)"
+
+
+def test_an_op_whose_forward_raises_restores_the_callers_error_state():
+    from gradflow.autograd.function import Function
+
+    class Failing(Function):
+        @staticmethod
+        def forward(ctx, x):
+            raise ZeroDivisionError("boom")
+
+    before = np.geterr()
+    with pytest.raises(ZeroDivisionError):
+        Failing.apply(gf.tensor([1.0]))
+    assert np.geterr() == before
+    with pytest.raises(FloatingPointError), np.errstate(invalid="raise"):
+        np.array([np.inf]) * 0

@@ -18,7 +18,8 @@ import itertools
 
 import numpy as np
 
-from ..backends import fp_errors
+from ..backends.fp_errors import enter as _fp_enter
+from ..backends.fp_errors import leave as _fp_leave
 from ..dtypes import from_numpy_dtype
 from ..errors import GradflowError, GraphError, InplaceError, OutOfMemoryError, device_mismatch, not_a_tensor, shape_str
 from ..tensor import Tensor, VersionCounter
@@ -165,6 +166,7 @@ class Function:
         """Run forward on the arrays behind ``args`` and record a node when gradients are needed."""
         # The hot path of every op: kept free of closures, keyword parsing and repeated lookups.
         profiler = profiler_hook
+        token = None
         if profiler is not None:
             frame = profiler.enter_op(cls.__name__, args)
         # try costs nothing until an op raises (Python 3.11); then the profiler closes the op's frame
@@ -190,11 +192,10 @@ class Function:
                     result = cls.forward(ctx, *arrays, **kwargs)
             elif device.type == "cpu":
                 # inf * 0, x / 0, log(0): PyTorch computes these silently, NumPy would also warn (CuPy never does).
-                token = fp_errors.enter()
-                try:
-                    result = cls.forward(ctx, *arrays, **kwargs)
-                finally:
-                    fp_errors.leave(token)
+                token = _fp_enter()
+                result = cls.forward(ctx, *arrays, **kwargs) if kwargs else cls.forward(ctx, *arrays)
+                _fp_leave(token)
+                token = None
             elif kwargs:
                 result = cls.forward(ctx, *arrays, **kwargs)
             else:
@@ -209,6 +210,8 @@ class Function:
             if requires_grad and _state.enabled:
                 _record(ctx, args, outputs)
         except BaseException as error:
+            if token is not None:  # forward raised: restore the caller's NumPy error state
+                _fp_leave(token)
             if profiler is not None:
                 profiler.drop(frame)
             if device is None and isinstance(error, AttributeError):  # no Tensor among the arguments

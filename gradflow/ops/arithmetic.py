@@ -144,14 +144,23 @@ class Pow(Function):
         needs_base, needs_exponent = ctx.needs_input_grad
         grad_base = grad_exponent = None
         if needs_base:
-            if isinstance(exponent, (int, float)) and exponent == 0:
-                grad_base = grad * 0
+            if not isinstance(exponent, Tensor):
+                grad_base = grad * 0 if exponent == 0 else grad * exponent * base ** (exponent - 1)
             else:
-                grad_base = grad * exponent * base ** (exponent - 1)
+                # PyTorch's derivative is 0 where the exponent is 0, base 0 included (there e * b^(e-1)
+                # is 0 * inf): x ** arange(4) has finite gradients at x = 0. As in PyTorch, the mask
+                # covers the incoming gradient too (a NaN there still gives 0).
+                grad_base = where(exponent == 0, 0.0, grad * exponent * base ** (exponent - 1))
         if needs_exponent:
-            # d(b^e)/de = b^e * log(b); PyTorch takes it as 0 where b == 0 (and e >= 0).
-            safe_log = where(base == 0, 0.0, base).abs().log() if isinstance(base, Tensor) else _log_scalar(base)
-            grad_exponent = grad * out * safe_log
+            # d(b^e)/de = b^e log(b) (NaN for b < 0, as in PyTorch); PyTorch takes it as 0 where b == 0
+            # and e >= 0. The inner where keeps log(0) out of that branch and of its derivatives.
+            if isinstance(base, Tensor):
+                at_zero = (base == 0) & (exponent >= 0)
+                log_base = where(at_zero, 1.0, base).log()
+            else:
+                at_zero = exponent >= 0 if base == 0 else exponent != exponent  # all False unless base is 0
+                log_base = _log_scalar(base)
+            grad_exponent = where(at_zero, 0.0, grad * out * log_base)
         return grad_base, grad_exponent
 
 
@@ -178,7 +187,8 @@ def _is_bool(value) -> bool:
 
 
 def _log_scalar(value: float) -> float:
-    return math.log(value) if value > 0 else (0.0 if value == 0 else float("nan"))
+    """log of a Python number, as a tensor log would give it: -inf at 0, NaN below."""
+    return math.log(value) if value > 0 else (-math.inf if value == 0 else math.nan)
 
 
 class BoolExponentGuard(Function):

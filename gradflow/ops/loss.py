@@ -119,6 +119,12 @@ def _weighted(op: str, loss: Tensor, input: Tensor, weight, reduction: str, mean
 # -- regression ------------------------------------------------------------------------------------
 
 
+def _inside(near: Tensor, difference: Tensor) -> Tensor:
+    """``difference`` where ``near``, else 0: the quadratic branch of huber/smooth_l1 must not see an
+    infinite difference, or its masked-out gradient (0 * inf) would be NaN instead of +-delta."""
+    return where(near, difference, 0.0)
+
+
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None) -> Tensor:
     """Mean squared error: (input - target)^2, reduced.
 
@@ -151,7 +157,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     distance = difference.abs()
     if beta == 0:
         return reduce_loss(distance, reduction)
-    loss = where(distance < beta, 0.5 * difference * difference / beta, distance - 0.5 * beta)
+    inner = _inside(distance < beta, difference)
+    loss = where(distance < beta, 0.5 * inner * inner / beta, distance - 0.5 * beta)
     return reduce_loss(loss, reduction)
 
 
@@ -166,7 +173,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     input, target = _pointwise_operands("huber_loss", input, target)
     difference = input - target
     distance = difference.abs()
-    loss = where(distance < delta, 0.5 * difference * difference, delta * (distance - 0.5 * delta))
+    inner = _inside(distance < delta, difference)
+    loss = where(distance < delta, 0.5 * inner * inner, delta * (distance - 0.5 * delta))
     return _weighted("huber_loss", loss, input, weight, reduction, False)
 
 

@@ -263,38 +263,33 @@ class CrossEntropyBackward(Function):
 
     ``scale`` is one gradient per row of targets (the targets' shape, 'none') or a 0-d one
     shared by all. The result is ``scale[n] (A_n p[n, :] - a[n, :])`` (see ``_row_totals``;
-    0 on ignored rows) with ``p = softmax(logits)``, recomputed from the saved logsumexp ``lse``.
+    0 on ignored rows) with ``p = softmax(logits)``, recomputed from the saved row ``shift``/``total``.
     Its own backward, for an incoming ``gg``: along ``scale`` it is ``sum_c gg (A p - a)``, the
     fused primitive again with a unit scale; along the logits it is softmax's backward of
     ``gg * scale * A`` at ``p`` (``SoftmaxBackward``, differentiable again). The target, the class
-    weights and ``lse`` (a function of the logits, accounted for through ``p``) get no gradient.
+    weights and ``shift``/``total`` (functions of the logits, accounted for through ``p``) get no gradient.
     """
 
     @staticmethod
-    def forward(ctx, scale, logits, target, weight, lse, ignore_index, label_smoothing):
+    def forward(ctx, scale, logits, target, weight, shift, total, ignore_index, label_smoothing):
         backend = ctx.device.backend
         xp = backend.xp
         ctx.ignore_index, ctx.label_smoothing = ignore_index, label_smoothing
-        ctx.save_for_backward(scale, logits, target, weight, lse)
+        ctx.save_for_backward(scale, logits, target, weight, shift, total)
+        per_row = scale.reshape(-1) if scale.ndim else scale
         rows = backend.cross_entropy_backward(
-            scale.reshape(-1) if scale.ndim else scale,
-            _class_rows(xp, logits),
-            target.reshape(-1),
-            weight,
-            lse,
-            ignore_index,
-            label_smoothing,
+            per_row, _class_rows(xp, logits), target.reshape(-1), weight, shift, total, ignore_index, label_smoothing
         )
         return _from_class_rows(xp, rows, logits.shape)
 
     @staticmethod
     def backward(ctx, gg):
-        scale, logits, target, weight, lse = ctx.saved_tensors
+        scale, logits, target, weight, shift, total = ctx.saved_tensors
         grad_scale = grad_logits = None
         if ctx.needs_input_grad[0]:
             unit = Tensor._wrap(ctx.device.backend.xp.ones((), scale._data.dtype), ctx.device)
             per_class = CrossEntropyBackward.apply(
-                unit, logits, target, weight, lse, ctx.ignore_index, ctx.label_smoothing
+                unit, logits, target, weight, shift, total, ctx.ignore_index, ctx.label_smoothing
             )
             grad_scale = (gg * per_class).sum(1) if scale.ndim else (gg * per_class).sum()
         if ctx.needs_input_grad[1]:
@@ -308,7 +303,7 @@ class CrossEntropyBackward(Function):
             row_scale = scale.unsqueeze(1) if scale.ndim else scale
             coefficient = gg * (row_scale * Tensor._wrap(row_total, ctx.device))
             grad_logits = SoftmaxBackward.apply(coefficient, softmax(logits, dim=1), 1, False)
-        return grad_scale, grad_logits, None, None, None, None, None
+        return grad_scale, grad_logits, None, None, None, None, None, None
 
 
 class SoftmaxCrossEntropy(Function):
@@ -325,7 +320,7 @@ class SoftmaxCrossEntropy(Function):
         """``count``: the number of targets when it is known to be the 'mean' divisor (no weights, none ignored)."""
         backend = ctx.device.backend
         xp = backend.xp
-        losses, lse = backend.cross_entropy_forward(
+        losses, shift, total = backend.cross_entropy_forward(
             _class_rows(xp, logits), target.reshape(-1), weight, ignore_index, label_smoothing
         )
         # The summed weights of the kept targets: needed by 'mean' only, and computed on the device only
@@ -342,15 +337,17 @@ class SoftmaxCrossEntropy(Function):
             with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: 0 / 0 = NaN, as in PyTorch
                 out = xp.sum(losses) / denominator
         ctx.reduction, ctx.label_smoothing, ctx.ignore_index = reduction, label_smoothing, ignore_index
-        ctx.save_for_backward(logits, target, weight, lse, denominator)
+        ctx.save_for_backward(logits, target, weight, shift, total, denominator)
         return xp.asarray(out, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        logits, target, weight, lse, denominator = ctx.saved_tensors
+        logits, target, weight, shift, total, denominator = ctx.saved_tensors
         # One gradient per target ('none', the targets' shape) or one for all.
         scale = grad if ctx.reduction == "none" else _reduction_scale(ctx, grad, denominator)
-        gradient = CrossEntropyBackward.apply(scale, logits, target, weight, lse, ctx.ignore_index, ctx.label_smoothing)
+        gradient = CrossEntropyBackward.apply(
+            scale, logits, target, weight, shift, total, ctx.ignore_index, ctx.label_smoothing
+        )
         return gradient, None, None, None, None, None, None
 
 

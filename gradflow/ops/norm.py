@@ -15,16 +15,9 @@ those gradients. A plain backward runs with grad mode off, so the inner Function
 nothing; under ``create_graph=True`` it is recorded, second derivatives go through
 ``_second_order`` and higher ones through the gradflow ops it is written in.
 
-With ``xhat = (x - mean) * rstd`` and, over the normalised axes,
-``L(v) = v - mean(v) - xhat * mean(v * xhat)`` (symmetric; ``d xhat / dx = rstd * L``)::
-
-    first order, gw = grad * weight:   grad_x = rstd * L(gw)
-                                        grad_weight = sum(grad * xhat),  grad_bias = sum(grad)
-    second order, given cotangents a, wbar, bbar of grad_x, grad_weight, grad_bias:
-        d grad   = weight * rstd * L(a) + wbar * xhat + bbar
-        d weight = sum(grad * rstd * L(a))
-        d x      = rstd * L(wbar * grad)
-                   - rstd**2 * (xhat * mean(a * L(gw)) + mean(gw * xhat) * L(a) + mean(a * xhat) * L(gw))
+The formulas and ``_second_order`` live in ``norm_second_order.py``. Squared deviations that
+would overflow (|x - mean| past ~1.8e19 in float32) are scaled down first; an empty batch leaves
+batch norm's running statistics as they were, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -32,81 +25,14 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from ..autograd.function import Function
+from ..backends.fused.norm import reciprocal_std
 from ..errors import ArgumentTypeError, ArgumentValueError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import require_float
-
-
-def _project(v: Tensor, xhat: Tensor, axes: tuple) -> Tensor:
-    """``L(v) = v - mean(v) - xhat * mean(v * xhat)`` over ``axes`` (``rstd * L`` is d xhat / dx)."""
-    return v - v.mean(axes, keepdim=True) - xhat * (v * xhat).mean(axes, keepdim=True)
-
-
-def _total(*terms):
-    """The sum of the terms that are not None (None when all are)."""
-    present = [term for term in terms if term is not None]
-    return sum(present[1:], present[0]) if present else None
-
-
-def _second_order(ctx, grad, x, weight, a, wbar, bbar):
-    """Gradients w.r.t. ``(grad, x, weight)`` of the first-order gradients, given their cotangents.
-
-    ``a``, ``wbar``, ``bbar`` are the cotangents of grad_x, grad_weight and grad_bias (None
-    where unused). The statistics are recomputed from ``x`` with gradflow ops, so that the
-    result, when it is differentiated again, carries their dependence on x.
-    """
-    axes = ctx.axes
-    need_grad, need_x, need_weight = ctx.needs_input_grad[:3]
-    centred = x - x.mean(axes, keepdim=True)
-    rstd = ((centred * centred).mean(axes, keepdim=True) + ctx.eps).rsqrt()
-    xhat = centred * rstd
-    gw = grad if weight is None else grad * weight
-    rstd_l_a = None if a is None else rstd * _project(a, xhat, axes)
-    d_grad = d_x = d_weight = None
-    if need_grad:
-        d_grad = _total(
-            None if rstd_l_a is None else (rstd_l_a if weight is None else rstd_l_a * weight),
-            None if wbar is None else wbar * xhat,
-            bbar,
-        )
-        if d_grad.shape != grad.shape:  # bbar alone: it broadcasts along the normalised axes
-            d_grad = d_grad.expand(grad.shape)
-    if need_weight and rstd_l_a is not None:
-        d_weight = grad * rstd_l_a  # at x's shape: the engine sums it to the weight's
-    if need_x:
-        curvature = None
-        if a is not None:
-            l_gw = _project(gw, xhat, axes)
-            curvature = -(rstd * rstd) * (
-                xhat * (a * l_gw).mean(axes, keepdim=True)
-                + (gw * xhat).mean(axes, keepdim=True) * _project(a, xhat, axes)
-                + (a * xhat).mean(axes, keepdim=True) * l_gw
-            )
-        d_x = _total(None if wbar is None else rstd * _project(wbar * grad, xhat, axes), curvature)
-    return d_grad, d_x, d_weight
-
-
-class _NormalizationBackward(Function):
-    """First-order gradients of a normalisation as an op of ``(grad, x, weight)``.
-
-    A subclass's forward returns grad_x, then grad_weight and grad_bias where requested, and
-    sets ``ctx.axes`` and ``ctx.eps``; the backward is ``_second_order`` for every subclass.
-    """
-
-    @staticmethod
-    def backward(ctx, *cotangents):
-        grad, x, weight = ctx.saved_tensors
-        rest = iter(cotangents[1:])
-        wbar = next(rest) if ctx.need_weight else None
-        bbar = next(rest) if ctx.need_bias else None
-        return _second_order(ctx, grad, x, weight, cotangents[0], wbar, bbar)
-
-
-def _per_input(ctx, grads: tuple) -> tuple:
-    """``(grad_x, grad_weight, grad_bias)``, None where not needed, from a backward Function's outputs."""
-    needs_x, needs_weight, needs_bias = ctx.needs_input_grad[:3]
-    return (grads[0] if needs_x else None), (grads[1] if needs_weight else None), (grads[-1] if needs_bias else None)
+from .norm_second_order import _NormalizationBackward, _per_input
 
 
 class LayerNormBackward(_NormalizationBackward):
@@ -157,6 +83,9 @@ class BatchNormBackward(_NormalizationBackward):
         ctx.materialize_grads = False
         ctx.save_for_backward(grad, x, weight)
         xp = ctx.device.backend.xp
+        if x.size == 0:  # an empty batch: no input gradient, zero parameter gradients
+            zeros = xp.zeros_like(mean[0])
+            return (xp.zeros(x.shape, x.dtype),) + (zeros,) * need_weight + (zeros,) * need_bias
         grad_values = _accumulation_array(xp, grad)
         xhat = (_accumulation_array(xp, x) - mean) * rstd
         gw = grad_values if weight is None else grad_values * weight
@@ -183,10 +112,16 @@ class BatchNorm(Function):
         xp = ctx.device.backend.xp
         axes = (0, *range(2, x.ndim))
         values = _accumulation_array(xp, x)
+        if values.size == 0:  # an empty batch: empty output, running statistics unchanged (PyTorch)
+            mean = xp.zeros((1, x.shape[1]) + (1,) * (x.ndim - 2), values.dtype)
+            ctx.eps = eps
+            ctx.save_for_backward(x, weight, mean, mean + 1)
+            return xp.empty(x.shape, x.dtype)
         mean = values.mean(axis=axes, keepdims=True)
         centred = values - mean
-        var = (centred * centred).mean(axis=axes, keepdims=True)
-        rstd = 1.0 / xp.sqrt(var + eps)
+        with np.errstate(over="ignore"):  # a variance past the dtype's range is inf (PyTorch's too)
+            var = (centred * centred).mean(axis=axes, keepdims=True)
+        rstd = reciprocal_std(xp, centred, axes, eps)  # the variance may overflow; rstd need not
         out = centred * rstd
         if weight is not None:
             out = out * weight

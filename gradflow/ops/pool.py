@@ -6,7 +6,9 @@ covering every window at once. Max pooling remembers which offset won in each wi
 gradient adds the output gradient back at that offset (and the gradient of that is a gather at
 the same offsets), so no scatter-add is needed on either backend. Average pooling is a window
 sum divided by PyTorch's per-window divisor; its adjoint spreads the gradient back over the
-windows. adaptive_avg_pool2d is two small matrix products with bin-averaging matrices.
+windows. adaptive_avg_pool2d averages bins along one axis, then the other (``BinMean``), with
+gathers and masks rather than products with averaging matrices: a NaN or inf reaches only the
+output windows that contain it, as in PyTorch. float16 windows are summed in float32.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, ShapeErr
 from ..tensor import Tensor
 from ._checks import int_tuple
 from .im2col import Geometry, crop_frame, frame_input
-from .linalg import matmul
+
+
+def _accumulation(xp, dtype):
+    """The dtype window sums are taken in: float32 for float16 (as PyTorch does), else ``dtype``."""
+    return xp.float32 if dtype == xp.float16 else dtype
 
 
 def _lowest(dtype):
@@ -111,7 +117,7 @@ class WindowMean(Function):
         xp = ctx.device.backend.xp
         framed = frame_input(xp, x, geometry)
         taps = geometry.taps()
-        total = framed[(..., *geometry.tap(*taps[0]))].copy()
+        total = framed[(..., *geometry.tap(*taps[0]))].astype(_accumulation(xp, x.dtype))
         for i, j in taps[1:]:
             total += framed[(..., *geometry.tap(i, j))]
         ctx.geometry, ctx.divisor = geometry, divisor
@@ -130,12 +136,13 @@ class WindowSpread(Function):
     @staticmethod
     def forward(ctx, grad, geometry, divisor):
         xp = ctx.device.backend.xp
-        share = (grad / divisor).astype(grad.dtype, copy=False)
-        framed = xp.zeros(grad.shape[:-2] + geometry.frame, dtype=grad.dtype)
+        accumulation = _accumulation(xp, grad.dtype)
+        share = (grad / divisor).astype(accumulation, copy=False)
+        framed = xp.zeros(grad.shape[:-2] + geometry.frame, dtype=accumulation)
         for i, j in geometry.taps():
             framed[(..., *geometry.tap(i, j))] += share
         ctx.geometry, ctx.divisor = geometry, divisor
-        return crop_frame(xp, framed, geometry)
+        return crop_frame(xp, framed, geometry).astype(grad.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -258,13 +265,69 @@ def avg_pool2d(
     return WindowMean.apply(input, geometry, divisor)
 
 
-def _bin_matrix(size: int, out: int) -> np.ndarray:
-    """(out, size) matrix averaging bin i = [floor(i * size / out), ceil((i + 1) * size / out))."""
+def _bins(size: int, out: int) -> tuple:
+    """(starts, ends) of the ``out`` bins over ``size`` positions, and (starts, ends) of the bins that
+    contain each position (the transposed ranges, for the adjoint). Bin i is
+    ``[floor(i * size / out), ceil((i + 1) * size / out))``; the bins holding a position are contiguous."""
     index = np.arange(out)
-    start, end = (index * size) // out, -(-((index + 1) * size) // out)
+    starts, ends = (index * size) // out, -(-((index + 1) * size) // out)
     positions = np.arange(size)
-    inside = (positions[None, :] >= start[:, None]) & (positions[None, :] < end[:, None])
-    return inside / (end - start)[:, None]
+    inside = (positions[None, :] >= starts[:, None]) & (positions[None, :] < ends[:, None])  # (out, size)
+    if out == 0:  # no bins: no position is in any
+        return (starts, ends), (np.zeros(size, np.int64), np.zeros(size, np.int64))
+    held = inside.any(axis=0)
+    first = np.where(held, np.argmax(inside, axis=0), 0)
+    last = np.where(held, out - np.argmax(inside[::-1], axis=0), 0)
+    return (starts, ends), (first, last)
+
+
+class BinMean(Function):
+    """``out_i = sum(x_k / pre_k for k in [starts_i, ends_i)) / post_i`` along ``axis`` (``pre``/``post``: 1-D
+    divisors or None). Summed with gathers and masks, never with products by zero, so a NaN or inf stays in
+    the bins that hold it. The adjoint is the same op over the transposed ranges with pre and post swapped.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axis, ranges, transposed, pre, post):
+        xp = ctx.device.backend.xp
+        starts, ends = ranges
+        shape = [1] * x.ndim
+        shape[axis] = len(starts)
+        values = x.astype(_accumulation(xp, x.dtype))
+        if pre is not None:
+            values = values / pre.astype(values.dtype).reshape([-1 if a == axis else 1 for a in range(x.ndim)])
+        total = xp.zeros(x.shape[:axis] + (len(starts),) + x.shape[axis + 1 :], dtype=values.dtype)
+        width = int((ends - starts).max(initial=0))
+        for k in range(width):
+            position = starts + k
+            present = position < ends
+            taken = xp.take(values, ctx.device.backend.asarray(np.minimum(position, x.shape[axis] - 1)), axis=axis)
+            total += xp.where(ctx.device.backend.asarray(present.reshape(shape)), taken, 0)
+        if post is not None:
+            total /= post.astype(total.dtype).reshape(shape)
+        ctx.axis, ctx.ranges, ctx.transposed, ctx.pre, ctx.post = axis, ranges, transposed, pre, post
+        return total.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (
+            BinMean.apply(grad, ctx.axis, ctx.transposed, ctx.ranges, ctx.post, ctx.pre),
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def _bin_mean(input: Tensor, axis: int, out: int) -> Tensor:
+    """The mean of each adaptive pooling bin along ``axis`` (``out`` bins)."""
+    size = input.shape[axis]
+    if size == out:
+        return input
+    ranges, transposed = _bins(size, out)
+    counts = input._device.backend.asarray(np.maximum(ranges[1] - ranges[0], 1).astype(np.float64))
+    return BinMean.apply(input, axis, ranges, transposed, None, counts)
 
 
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
@@ -287,11 +350,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     sizes = tuple(size if out is None else out for out, size in zip(sizes, input.shape[-2:]))
     if not all(isinstance(out, int) and out >= 0 for out in sizes):
         raise ShapeError(f"{op}: elements of output_size must be ints greater than or equal to 0, got {sizes}")
-    rows, cols = (
-        Tensor._wrap(input._device.backend.asarray(_bin_matrix(n, out).astype(input._dtype.np)), input._device)
-        for n, out in zip(input.shape[-2:], sizes)
-    )
-    return matmul(matmul(rows, input), cols.mT)
+    return _bin_mean(_bin_mean(input, input.ndim - 2, sizes[0]), input.ndim - 1, sizes[1])
 
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"]

@@ -3,7 +3,9 @@ and sum_to_size (the engine's un-broadcasting).
 
 A ``dim`` of None or ``()`` reduces every dimension. Gradients flow back through
 ``keep_reduced``/``expand_reduced``, which put the reduced dimensions back.
-The statistics (var, std, norm, logsumexp) live in ``statistics.py``.
+float16 sums and means accumulate in float32, as PyTorch's do, and return float16.
+The statistics (var, std, norm, logsumexp) live in ``statistics.py``; cumsum and cumprod in
+``cumulative.py`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import builtins
 from collections import namedtuple
 
 from ..autograd.function import Function
-from ..dtypes import int64, numpy_dtype, to_dtype
-from ..errors import DtypeError, GraphError, IndexOutOfRangeError, ShapeError, shape_str
+from ..dtypes import float16, float32
+from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, shape_str
 from ..tensor import Tensor
 from ._checks import normalize_dim, normalize_dims
 from .compare import _no_grad_op, maximum, minimum, where
 from .creation import arange
+from .cumulative import _int_to_int64, cumprod, cumsum  # noqa: F401 (cumsum, cumprod: re-exported)
 
 # What max/min with a dim return, like torch.return_types.max: (values, indices).
 MaxResult = namedtuple("max", ("values", "indices"))
@@ -53,18 +56,15 @@ def _count(shape: tuple, axes: tuple) -> int:
     return count
 
 
-def _int_to_int64(input: Tensor, dtype):
-    """The array dtype of sum/prod/cumsum: ``dtype`` if given; integers and bools accumulate in int64."""
-    if dtype is not None:
-        return numpy_dtype(to_dtype(dtype))
-    return None if input._dtype.is_floating_point else int64.np
-
-
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim, dtype):
+        xp = ctx.device.backend.xp
         ctx.input_shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return ctx.device.backend.xp.sum(x, axis=axes, keepdims=keepdim, dtype=dtype)
+        # float16 accumulates in float32 (as PyTorch does): partial sums past 65504 do not overflow.
+        if dtype is None and x.dtype == xp.float16:
+            return xp.sum(x, axis=axes, keepdims=keepdim, dtype=xp.float32).astype(x.dtype)
+        return xp.sum(x, axis=axes, keepdims=keepdim, dtype=dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -87,8 +87,9 @@ def mean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tenso
         )
     axes = reduction_axes(dim, input.ndim, "mean")
     count = _count(input.shape, axes)
-    total = sum(input, axes, keepdim)
-    return total / count if count else total * float("nan")  # the mean of nothing is NaN
+    # float16 is summed and divided in float32, then rounded once (the sum may pass 65504, the mean not).
+    total = Sum.apply(input, axes, keepdim, float32.np if input._dtype is float16 else None)
+    return (total / count if count else total * float("nan")).to(input._dtype)  # the mean of nothing is NaN
 
 
 def sum_to_size(input: Tensor, *size) -> Tensor:
@@ -298,88 +299,6 @@ def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tens
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     """int64 index of the minimum along ``dim``, or into the flattened tensor when dim is None."""
     return _arg_extreme("argmin", input, dim, keepdim, False)
-
-
-class Cumsum(Function):
-    """Running sum along ``axis`` (from the end when ``reverse``: the backward of the other direction)."""
-
-    @staticmethod
-    def forward(ctx, x, axis, reverse, dtype):
-        xp = ctx.device.backend.xp
-        ctx.axis, ctx.reverse = axis, reverse
-        if x.ndim == 0:
-            return x.astype(dtype or x.dtype)
-        if reverse:
-            return xp.flip(xp.cumsum(xp.flip(x, axis), axis=axis, dtype=dtype), axis)
-        return xp.cumsum(x, axis=axis, dtype=dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return Cumsum.apply(grad, ctx.axis, not ctx.reverse, None)
-
-
-def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
-    """Running sum along ``dim``; integers and bools accumulate in int64."""
-    axis = normalize_dim(dim, input.ndim, "cumsum")
-    return Cumsum.apply(input, axis, False, _int_to_int64(input, dtype))
-
-
-class Cumprod(Function):
-    @staticmethod
-    def forward(ctx, x, axis, dtype):
-        ctx.axis = axis
-        out = x.astype(dtype or x.dtype) if x.ndim == 0 else ctx.device.backend.xp.cumprod(x, axis=axis, dtype=dtype)
-        ctx.save_for_backward(x, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        if x.ndim == 0:  # cumprod of a 0-d tensor is the tensor
-            return grad
-        # d out_i / d x_k = out_i / x_k for i >= k: a reverse running sum, divided by x (a host
-        # sync to look for zeros, as PyTorch does; zeros need the exact first-order formula).
-        if not bool(ctx.device.backend.xp.any(x._data == 0)):
-            return Cumsum.apply(grad * out, ctx.axis, True, None) / x
-        return CumprodZerosGrad.apply(grad, x, out, ctx.axis)
-
-
-class CumprodZerosGrad(Function):
-    """The gradient of cumprod where the input has zeros (exact to first order)."""
-
-    @staticmethod
-    def forward(ctx, grad, x, out, axis):
-        xp = ctx.device.backend.xp
-        if x.size == 0:
-            return xp.zeros_like(x)
-        g, x, out = (xp.moveaxis(a, axis, -1) for a in (grad, x, out))
-        positions = xp.arange(x.shape[-1])
-        zero = x == 0
-        first = xp.where(zero.any(-1, keepdims=True), xp.argmax(zero.astype(xp.int8), -1, keepdims=True), x.shape[-1])
-        # Before the first zero of a slice: sum_{i >= k} g_i out_i / x_k (out is zero from there on).
-        before = positions < first
-        tail = xp.flip(xp.cumsum(xp.flip(g * out, -1), -1), -1)
-        result = xp.where(before, tail / xp.where(before, x, 1), 0)
-        # At the first zero: sum_{i >= k} g_i * out_{k-1} * prod_{k < j <= i} x_j; after it: zero.
-        prefix = xp.take_along_axis(out, xp.maximum(first - 1, 0), -1)
-        prefix = xp.where(first == 0, 1, prefix)
-        running = xp.cumprod(xp.where(positions > first, x, 1), -1)
-        at_first = xp.sum(xp.where(positions >= first, g * running, 0), -1, keepdims=True) * prefix
-        result = xp.where(positions == first, at_first, result).astype(x.dtype)
-        return xp.moveaxis(result, -1, axis)
-
-    @staticmethod
-    def backward(ctx, grad):
-        raise GraphError(
-            "cumprod: the second derivative of cumprod at inputs that contain zeros is not implemented; "
-            "keep the inputs of a twice-differentiated cumprod away from zero (or use prod, which handles zeros)"
-        )
-
-
-def cumprod(input: Tensor, dim: int, *, dtype=None) -> Tensor:
-    """Running product along ``dim``; integers and bools accumulate in int64."""
-    axis = normalize_dim(dim, input.ndim, "cumprod")
-    return Cumprod.apply(input, axis, _int_to_int64(input, dtype))
 
 
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001

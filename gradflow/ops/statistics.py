@@ -1,6 +1,9 @@
 """Statistics over dimensions: var, std, logsumexp and norm (floating point only).
 
-A ``dim`` of None or ``()`` reduces every dimension, as in ``reduce.py``.
+A ``dim`` of None or ``()`` reduces every dimension, as in ``reduce.py``. float16 var, std and norm
+are computed in float32 and rounded once, as PyTorch does (their squares pass 65504 long before
+the results do). std scales the deviations by a power of two before squaring, so it is finite
+wherever the result is (std([3e19, -3e19]) in float32), and its gradient is 0 where it is 0.
 """
 
 from __future__ import annotations
@@ -8,8 +11,10 @@ from __future__ import annotations
 import builtins
 import math
 
+import numpy as np
+
 from ..autograd.function import Function
-from ..dtypes import get_default_dtype
+from ..dtypes import float16, float32, get_default_dtype
 from ..errors import ArgumentTypeError, ArgumentValueError
 from ._checks import require_float
 from .compare import where
@@ -36,6 +41,8 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
     (also as the second positional argument) means correction=1 (True) or 0 (False).
     """
     require_float("var", input)
+    if input._dtype is float16:
+        return var(input.to(float32), dim, unbiased, keepdim, correction=correction).to(float16)
     dim, correction = _correction("var", dim, unbiased, correction)
     axes = reduction_axes(dim, input.ndim, "var")
     count = _count(input.shape, axes)
@@ -45,10 +52,46 @@ def var(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=Non
     return Sum.apply(centered * centered, axes, keepdim, None) / builtins.max(count - correction, 0)
 
 
+class Std(Function):
+    """sqrt(sum((x - mean)^2) / (N - correction)) over ``axes``; the gradient is 0 where the result is 0."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, correction):
+        xp = ctx.device.backend.xp
+        ctx.input_shape, ctx.axes, ctx.keepdim, ctx.correction = x.shape, axes, keepdim, correction
+        divisor = builtins.max(_count(x.shape, axes) - correction, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # nothing to average: NaN (or inf), as PyTorch
+            centred = x - xp.mean(x, axis=axes, keepdims=True) if x.size else x
+            # Deviations divided by 2**k (k: the largest one's exponent) square without overflow or underflow.
+            peak = xp.max(xp.abs(centred), axis=axes, keepdims=True) if x.size else xp.zeros(_kept_shape(x.shape, axes))
+            exponent = xp.frexp(peak)[1]
+            scaled = xp.ldexp(centred, -exponent)
+            out = xp.ldexp(xp.sqrt(xp.sum(scaled * scaled, axis=axes, keepdims=True) / divisor), exponent)
+        out = out.astype(x.dtype, copy=False)
+        if not keepdim:
+            out = out.reshape(tuple(size for axis, size in enumerate(x.shape) if axis not in axes))
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        kept = keep_reduced(out, ctx.input_shape, ctx.axes, ctx.keepdim)
+        divisor = _count(ctx.input_shape, ctx.axes) - ctx.correction
+        # d std / dx = (x - mean) / ((N - correction) std); PyTorch's gradient is 0 where std is 0
+        # (a constant slice), which the textbook form makes 0 * inf = NaN.
+        scale = where(kept == 0, 0.0, keep_reduced(grad, ctx.input_shape, ctx.axes, ctx.keepdim))
+        centred = x - x.mean(ctx.axes, keepdim=True)
+        return scale * centred / (where(kept == 0, 1.0, kept) * divisor)
+
+
 def std(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     """Standard deviation over ``dim``: the square root of ``var`` (same arguments)."""
     require_float("std", input)
-    return var(input, dim, unbiased, keepdim, correction=correction).sqrt()
+    if input._dtype is float16:
+        return std(input.to(float32), dim, unbiased, keepdim, correction=correction).to(float16)
+    dim, correction = _correction("std", dim, unbiased, correction)
+    return Std.apply(input, reduction_axes(dim, input.ndim, "std"), keepdim, correction)
 
 
 class LogSumExp(Function):
@@ -131,6 +174,8 @@ def norm(input, p="fro", dim=None, keepdim: bool = False):
     non-zero elements, no gradient) or another positive number. At x = 0 the gradient is 0.
     """
     require_float("norm", input)
+    if input._dtype is float16:
+        return norm(input.to(float32), p, dim, keepdim).to(float16)
     if p is None:
         p = 2
     if isinstance(p, str):

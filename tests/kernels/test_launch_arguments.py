@@ -128,8 +128,8 @@ def test_row_launchers_match_the_signatures(dtype, launches):
             softmax.cuda_softmax_backward(_wrap(np.ones(shape, dtype)), y, log)
         target = _wrap(rng.integers(0, shape[1], shape[0]))
         for weight in (None, ones):
-            _, lse = loss.cuda_cross_entropy_forward(x, target, weight, -100, 0.1)
-            loss.cuda_cross_entropy_backward(_wrap(np.float32(1)), x, target, weight, lse, -100, 0.1)
+            _, shift, total = loss.cuda_cross_entropy_forward(x, target, weight, -100, 0.1)
+            loss.cuda_cross_entropy_backward(_wrap(np.float32(1)), x, target, weight, shift, total, -100, 0.1)
         for weight in (None, ones):
             _, mean, rstd = norm.cuda_layer_norm_forward(x, weight, weight, 1e-5)
             norm.cuda_layer_norm_backward(x, x, mean, rstd, weight, True, True)

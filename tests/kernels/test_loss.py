@@ -57,21 +57,21 @@ def test_reference_matches_torch(rows, classes, weighted, smoothing, ignore_inde
     target = np.where((target >= classes) & (target != ignore_index), 0, target)
     grad = np.array(rng.standard_normal()) if scalar_grad else rng.standard_normal(rows)
     expected, expected_grad = _torch_losses_and_grad(logits, target, weight, ignore_index, smoothing, grad)
-    losses, lse = numpy_cross_entropy_forward(logits, target, weight, ignore_index, smoothing)
+    losses, shift, total = numpy_cross_entropy_forward(logits, target, weight, ignore_index, smoothing)
     np.testing.assert_allclose(losses, expected, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(lse, torch.logsumexp(torch.tensor(logits), 1).numpy(), rtol=1e-12)
-    gradient = numpy_cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, smoothing)
+    np.testing.assert_allclose(shift + np.log(total), torch.logsumexp(torch.tensor(logits), 1).numpy(), rtol=1e-12)
+    gradient = numpy_cross_entropy_backward(grad, logits, target, weight, shift, total, ignore_index, smoothing)
     np.testing.assert_allclose(gradient, expected_grad, rtol=1e-10, atol=1e-12)
 
 
 def test_reference_dtypes_float16_losses_in_float32():
     rng = np.random.default_rng(0)
     logits, target, weight = _case(rng, 6, 11, dtype=np.float16, scale=4.0)
-    losses, lse = numpy_cross_entropy_forward(logits, target, weight, -100, 0.2)
-    assert losses.dtype == np.float32 and lse.dtype == np.float32
+    losses, shift, total = numpy_cross_entropy_forward(logits, target, weight, -100, 0.2)
+    assert losses.dtype == shift.dtype == total.dtype == np.float32
     expected, expected_grad = _torch_losses_and_grad(logits.astype(np.float64), target, weight, -100, 0.2, 1.0)
     np.testing.assert_allclose(losses, expected, rtol=1e-4, atol=1e-5)
-    gradient = numpy_cross_entropy_backward(np.float32(1), logits, target, weight, lse, -100, 0.2)
+    gradient = numpy_cross_entropy_backward(np.float32(1), logits, target, weight, shift, total, -100, 0.2)
     assert gradient.dtype == np.float16
     np.testing.assert_allclose(gradient.astype(np.float64), expected_grad, rtol=1e-2, atol=1e-3)
 
@@ -79,23 +79,25 @@ def test_reference_dtypes_float16_losses_in_float32():
 def test_reference_ignored_rows_give_zero_even_with_non_finite_logits():
     logits = np.array([[-np.inf, -np.inf], [np.nan, 1.0], [1.0, 2.0]])
     target = np.array([-100, -100, 1])
-    losses, lse = numpy_cross_entropy_forward(logits, target, None, -100, 0.3)
+    losses, shift, total = numpy_cross_entropy_forward(logits, target, None, -100, 0.3)
     np.testing.assert_array_equal(losses[:2], [0, 0])
-    gradient = numpy_cross_entropy_backward(np.ones(3), logits, target, None, lse, -100, 0.3)
+    gradient = numpy_cross_entropy_backward(np.ones(3), logits, target, None, shift, total, -100, 0.3)
     np.testing.assert_array_equal(gradient[:2], np.zeros((2, 2)))
     assert np.isfinite(gradient[2]).all()
 
 
 def test_reference_large_logits_stay_finite():
     logits = np.array([[1e4, -1e4, 0.0]], np.float32)
-    losses, lse = numpy_cross_entropy_forward(logits, np.array([1]), None, -100, 0.0)
+    losses, shift, total = numpy_cross_entropy_forward(logits, np.array([1]), None, -100, 0.0)
     np.testing.assert_allclose(losses, [2e4])
-    np.testing.assert_allclose(lse, [1e4])
+    np.testing.assert_allclose(shift + np.log(total), [1e4])
 
 
 def test_reference_empty_batch():
-    losses, lse = numpy_cross_entropy_forward(np.empty((0, 3), np.float32), np.empty(0, np.int64), None, -100, 0.0)
-    assert losses.shape == (0,) and lse.shape == (0,)
+    losses, shift, total = numpy_cross_entropy_forward(
+        np.empty((0, 3), np.float32), np.empty(0, np.int64), None, -100, 0.0
+    )
+    assert losses.shape == shift.shape == total.shape == (0,)
 
 
 # -- the wired op (CPU and GPU) ---------------------------------------------------------------------
@@ -171,19 +173,23 @@ def test_kernel_matches_reference(dtype, shape, options):
     rtol = {np.float16: 1e-3, np.float32: 1e-5, np.float64: 1e-12}[dtype]
     device_args = [cupy.asarray(logits), cupy.asarray(target), None if weight is None else cupy.asarray(weight)]
     losses = cupy.full(rows, cupy.nan, compute)
-    lse = cupy.full(rows, cupy.nan, compute)
-    cuda_cross_entropy_forward(*device_args, ignore_index, smoothing, out=losses, lse=lse)
-    expected, expected_lse = numpy_cross_entropy_forward(logits, target, weight, ignore_index, smoothing)
+    shift = cupy.full(rows, cupy.nan, compute)
+    total = cupy.full(rows, cupy.nan, compute)
+    cuda_cross_entropy_forward(*device_args, ignore_index, smoothing, out=losses, shift=shift, total=total)
+    expected, expected_shift, expected_total = numpy_cross_entropy_forward(
+        logits, target, weight, ignore_index, smoothing
+    )
     atol = rtol * max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(losses.get(), expected, rtol=rtol, atol=atol)
-    np.testing.assert_allclose(lse.get(), expected_lse, rtol=rtol, atol=rtol)
+    np.testing.assert_array_equal(shift.get(), expected_shift)
+    np.testing.assert_allclose(total.get(), expected_total, rtol=rtol * 10)
     for grad in (rng.standard_normal(rows).astype(compute), np.array(0.7, compute)):
         grad_logits = cupy.full(shape, cupy.nan, dtype)
-        device_lse = cupy.asarray(expected_lse)
+        statistics = (cupy.asarray(expected_shift), cupy.asarray(expected_total))
         cuda_cross_entropy_backward(
-            cupy.asarray(grad), *device_args, device_lse, ignore_index, smoothing, grad_logits=grad_logits
+            cupy.asarray(grad), *device_args, *statistics, ignore_index, smoothing, grad_logits=grad_logits
         )
-        reference_args = (logits, target, weight, expected_lse, ignore_index, smoothing)
+        reference_args = (logits, target, weight, expected_shift, expected_total, ignore_index, smoothing)
         expected_grad = numpy_cross_entropy_backward(grad, *reference_args)
         grad_atol = {np.float16: 1e-3, np.float32: 1e-6, np.float64: 1e-13}[dtype]
         np.testing.assert_allclose(
@@ -203,12 +209,14 @@ def test_kernel_ignored_and_non_finite_rows():
         logits = np.tile(np.array(rows), repeat).astype(np.float32)
         target = np.array([-100, -100, -100, 2])
         device_logits, device_target = cupy.asarray(logits), cupy.asarray(target)
-        losses, lse = cuda_cross_entropy_forward(device_logits, device_target, None, -100, 0.0)
-        expected, expected_lse = numpy_cross_entropy_forward(logits, target, None, -100, 0.0)
+        losses, shift, total = cuda_cross_entropy_forward(device_logits, device_target, None, -100, 0.0)
+        expected, expected_shift, expected_total = numpy_cross_entropy_forward(logits, target, None, -100, 0.0)
         np.testing.assert_allclose(losses.get(), expected, rtol=1e-5)
-        np.testing.assert_allclose(lse.get(), expected_lse, rtol=1e-5, equal_nan=True)
+        with np.errstate(divide="ignore", invalid="ignore"):  # the logsumexp of each row, NaN and inf rows too
+            lse, expected_lse = shift.get() + np.log(total.get()), expected_shift + np.log(expected_total)
+        np.testing.assert_allclose(lse, expected_lse, rtol=1e-5, equal_nan=True)
         ones = cupy.ones(4, np.float32)
-        gradient = cuda_cross_entropy_backward(ones, device_logits, device_target, None, lse, -100, 0.0)
+        gradient = cuda_cross_entropy_backward(ones, device_logits, device_target, None, shift, total, -100, 0.0)
         np.testing.assert_array_equal(gradient.get()[:3], 0)
         assert np.isfinite(gradient.get()[3]).all()
 

@@ -5,15 +5,17 @@ Primitives (both backends expose them as methods), for (N, C) logits, int64 clas
 ``weight`` (C,) in the logits' dtype (None: all ones) and ``label_smoothing`` eps in [0, 1]:
 
 - ``cross_entropy_forward(logits, target, weight, ignore_index, label_smoothing)`` returns
-  ``(losses, lse)``, both (N,) in the arithmetic dtype (float32 for float16 and float32 logits,
-  float64 for float64), so the reduction over rows in Python loses nothing to float16:
+  ``(losses, shift, total)``, each (N,) in the arithmetic dtype (float32 for float16 and float32
+  logits, float64 for float64), so the reduction over rows in Python loses nothing to float16:
   ``losses[n] = -(1 - eps) w[t] lp[n, t] - eps / C * sum_c w[c] lp[n, c]`` with
-  ``lp = logits - lse[:, None]`` (PyTorch's formula), 0 for rows whose target is ``ignore_index``;
-  ``lse[n]`` is the row's logsumexp (shifted by the row max when it is finite, by 0 otherwise, as
-  the softmax primitive does).
-- ``cross_entropy_backward(grad, logits, target, weight, lse, ignore_index, label_smoothing)``
+  ``lp = (logits - shift[:, None]) - log(total[:, None])`` (PyTorch's formula), 0 for rows whose
+  target is ``ignore_index``; ``shift[n]`` is the row max when it is finite, else 0 (as the softmax
+  primitive does), and ``total[n] = sum_c exp(logits[n, c] - shift[n])``. The row's logsumexp is
+  ``shift + log(total)``, but it is not kept as one number: rounded (1e8 + log 2 is 1e8 in float32),
+  it would turn tied large logits' probabilities [0.5, 0.5] into [1, 1].
+- ``cross_entropy_backward(grad, logits, target, weight, shift, total, ignore_index, label_smoothing)``
   returns d(sum_n grad[n] * losses[n]) / d logits in the logits' dtype; ``grad`` is (N,) or a
-  0-d array shared by every row. With p = exp(logits - lse[:, None]) it is
+  0-d array shared by every row. With p = exp(logits - shift[:, None]) / total[:, None] it is
   ``grad[n] * (a[n] p[n, c] - b[n, c])``, ``a[n] = (1 - eps) w[t] + eps / C * sum(w)``,
   ``b[n, c] = (1 - eps) w[t] [c == t] + eps / C * w[c]``, and exactly 0 on ignored rows.
 """
@@ -60,18 +62,19 @@ def _targets(target, weight, ignore_index: int, compute):
 
 @np.errstate(divide="ignore", invalid="ignore", over="ignore")  # PyTorch computes inf/NaN here silently
 def numpy_cross_entropy_forward(logits, target, weight, ignore_index: int, label_smoothing: float) -> tuple:
-    """(per-row losses, per-row logsumexp) of (N, C) logits against class indices (see the module docstring)."""
+    """(per-row losses, row shifts, row sums of exp(logits - shift)) of (N, C) logits (see the module docstring)."""
     compute = _compute_dtype(logits.dtype)
     rows, classes = logits.shape
     if logits.size == 0:  # no rows, or no classes (then every target is ignore_index)
-        return np.zeros(rows, compute), np.full(rows, -np.inf, compute)
+        return np.zeros(rows, compute), np.zeros(rows, compute), np.zeros(rows, compute)
     work = logits.astype(compute)  # a fresh array: shifted in place, then turned into log-probabilities
     peak = np.max(work, axis=1, keepdims=True)
     shift = np.where(np.isfinite(peak), peak, 0).astype(compute, copy=False)
     work -= shift
-    log_sum = np.log(np.sum(np.exp(work), axis=1, keepdims=True))
-    work -= log_sum
-    lse = (shift + log_sum)[:, 0]
+    with np.errstate(over="ignore", invalid="ignore"):  # rows holding +inf or NaN: inf/NaN, as in PyTorch
+        total = np.sum(np.exp(work), axis=1, keepdims=True)
+    with np.errstate(divide="ignore"):  # an all -inf row: log(0) = -inf
+        work -= np.log(total)
     keep, safe_target, target_weight = _targets(target, weight, ignore_index, compute)
     picked = np.take_along_axis(work, safe_target[:, None], axis=1)[:, 0]
     losses = -(1 - label_smoothing) * target_weight * picked
@@ -79,12 +82,12 @@ def numpy_cross_entropy_forward(logits, target, weight, ignore_index: int, label
         weighted = work if weight is None else work * weight.astype(compute)
         losses -= (label_smoothing / classes) * np.sum(weighted, axis=1)
     # where, not a product: an ignored row with a -inf log-probability still gives 0, not NaN.
-    return np.where(keep, losses, 0).astype(compute, copy=False), lse
+    return np.where(keep, losses, 0).astype(compute, copy=False), shift[:, 0], total[:, 0]
 
 
 @np.errstate(divide="ignore", invalid="ignore", over="ignore")  # PyTorch computes inf/NaN here silently
 def numpy_cross_entropy_backward(
-    grad, logits, target, weight, lse, ignore_index: int, label_smoothing: float
+    grad, logits, target, weight, shift, total, ignore_index: int, label_smoothing: float
 ) -> np.ndarray:
     """Gradient of sum_n grad[n] * losses[n] with respect to the (N, C) logits (see the module docstring)."""
     compute = _compute_dtype(logits.dtype)
@@ -95,8 +98,10 @@ def numpy_cross_entropy_backward(
     weight_sum = classes if weight is None else np.sum(weight, dtype=compute)
     row_total = (1 - label_smoothing) * target_weight + (label_smoothing / classes) * weight_sum
     gradient = logits.astype(compute)
-    gradient -= lse.astype(compute, copy=False)[:, None]
-    np.exp(gradient, out=gradient)
+    gradient -= shift.astype(compute, copy=False)[:, None]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # non-finite rows: NaN, as in PyTorch
+        np.exp(gradient, out=gradient)
+        gradient /= total.astype(compute, copy=False)[:, None]  # p = exp(x - max) / sum(exp(x - max))
     gradient *= row_total[:, None]
     gradient[np.arange(rows), safe_target] -= (1 - label_smoothing) * target_weight
     if label_smoothing > 0:
@@ -116,21 +121,26 @@ def _weight_args(cupy, weight, logits):
     return cupy.ascontiguousarray(weight.astype(logits.dtype, copy=False)), np.int64(1)
 
 
-def cuda_cross_entropy_forward(logits, target, weight, ignore_index: int, label_smoothing: float, out=None, lse=None):
-    """(losses, lse) of (N, C) CuPy logits with kernels/loss.cu; ``out``/``lse`` are optional (N,) output buffers."""
+def cuda_cross_entropy_forward(
+    logits, target, weight, ignore_index: int, label_smoothing: float, out=None, shift=None, total=None
+):
+    """(losses, shift, total) of (N, C) CuPy logits with kernels/loss.cu; ``out``/``shift``/``total``
+    are optional (N,) output buffers."""
     import cupy
 
     with logits.device:
         compute = _compute_dtype(logits.dtype)
         rows, classes = logits.shape
         out = cupy.empty(rows, compute) if out is None else out
-        lse = cupy.empty(rows, compute) if lse is None else lse
+        shift = cupy.empty(rows, compute) if shift is None else shift
+        total = cupy.empty(rows, compute) if total is None else total
         if rows == 0:
-            return out, lse
-        if classes == 0:  # every target is ignore_index: loss 0, and the logsumexp of nothing
+            return out, shift, total
+        if classes == 0:  # every target is ignore_index: loss 0, and the sum of nothing
             out.fill(0)
-            lse.fill(-np.inf)
-            return out, lse
+            shift.fill(0)
+            total.fill(0)
+            return out, shift, total
         logits = cupy.ascontiguousarray(logits)
         target = cupy.ascontiguousarray(target.astype(cupy.int64, copy=False))
         weight_array, has_weight = _weight_args(cupy, weight, logits)
@@ -151,18 +161,19 @@ def cuda_cross_entropy_forward(logits, target, weight, ignore_index: int, label_
             weight_array,
             has_weight,
             out,
-            lse,
+            shift,
+            total,
             np.int64(rows),
             np.int64(classes),
             np.int64(ignore_index),
             np.float64(label_smoothing),
         )
         kernels.launch("loss", name, logits, grid, block, args)
-    return out, lse
+    return out, shift, total
 
 
 def cuda_cross_entropy_backward(
-    grad, logits, target, weight, lse, ignore_index: int, label_smoothing: float, grad_logits=None
+    grad, logits, target, weight, shift, total, ignore_index: int, label_smoothing: float, grad_logits=None
 ):
     """Gradient with respect to (N, C) CuPy logits with kernels/loss.cu; ``grad_logits``: optional output buffer."""
     import cupy
@@ -175,7 +186,8 @@ def cuda_cross_entropy_backward(
             return grad_logits
         logits = cupy.ascontiguousarray(logits)
         target = cupy.ascontiguousarray(target.astype(cupy.int64, copy=False))
-        lse = cupy.ascontiguousarray(lse.astype(compute, copy=False))
+        shift = cupy.ascontiguousarray(shift.astype(compute, copy=False))
+        total = cupy.ascontiguousarray(total.astype(compute, copy=False))
         grad = cupy.ascontiguousarray(cupy.asarray(grad).astype(compute, copy=False))
         if grad.size == 1:
             grad_stride = np.int64(0)  # one gradient for every row ('sum' and 'mean')
@@ -188,7 +200,7 @@ def cuda_cross_entropy_backward(
             )
         weight_array, has_weight = _weight_args(cupy, weight, logits)
         # sum(w) stays on the GPU: reading it on the host would wait for the device.
-        weight_sum = cupy.sum(weight_array, dtype=compute).reshape(1) if weight is not None else lse
+        weight_sum = cupy.sum(weight_array, dtype=compute).reshape(1) if weight is not None else total
         vector = kernels.pack_width(logits.dtype, classes, logits, grad_logits) > 1
         pack = 16 // logits.itemsize if vector else 1
         grid = kernels.grid_size(logits.size // pack, _BACKWARD_BLOCK, logits.device.id)
@@ -199,7 +211,8 @@ def cuda_cross_entropy_backward(
             weight_array,
             has_weight,
             weight_sum,
-            lse,
+            shift,
+            total,
             grad,
             grad_stride,
             grad_logits,

@@ -12,6 +12,10 @@ Forward returns ``(y, mean, rstd)``: ``y`` in x's dtype, ``mean`` and ``rstd`` o
 The weight and bias gradients come back in the accumulation dtype (the autograd
 engine casts them to the parameters' dtype). A row of length 0 has mean 0 and
 rstd NaN, as in PyTorch.
+
+Squared deviations overflow float32 past |x - mean| ~ 1.8e19 (var = inf, rstd = 0, y = 0):
+``reciprocal_std`` then scales the deviations down by a power of two before squaring (exact, so
+rows that do not overflow give the same bits either way); kernels/norm.cu does the same.
 """
 
 from __future__ import annotations
@@ -83,6 +87,22 @@ def _empty_statistics(xp, rows: int, acc):
     return xp.zeros(rows, dtype=acc), xp.full(rows, np.nan, dtype=acc)
 
 
+def reciprocal_std(xp, centred, axis, eps: float):
+    """``1 / sqrt(mean(centred**2) + eps)`` over ``axis`` (kept), without overflowing the squares.
+
+    The deviations are divided by ``2**k`` (k >= 0: the exponent of the largest one, so they stay
+    at most 1) before squaring and the result is scaled back: exact for finite rows, and rows of
+    huge values get their true rstd rather than 0. Rows holding inf or NaN keep their inf/NaN statistics.
+    """
+    if centred.size == 0:
+        return 1.0 / xp.sqrt(xp.mean(centred * centred, axis=axis, keepdims=True) + eps)
+    exponent = xp.maximum(xp.frexp(xp.max(xp.abs(centred), axis=axis, keepdims=True))[1], 0)
+    scaled = xp.ldexp(centred, -exponent)
+    variance = xp.mean(scaled * scaled, axis=axis, keepdims=True)
+    tiny_eps = xp.ldexp(xp.full(variance.shape, eps, variance.dtype), -2 * exponent)
+    return xp.ldexp((1.0 / xp.sqrt(variance + tiny_eps)).astype(variance.dtype, copy=False), -exponent)
+
+
 # -- NumPy reference -------------------------------------------------------------------------
 def numpy_layer_norm_forward(x, weight, bias, eps):
     """``(y, mean, rstd)`` of layer norm over the last axis of 2-D ``x``; weight/bias are ``(cols,)`` or None."""
@@ -93,8 +113,11 @@ def numpy_layer_norm_forward(x, weight, bias, eps):
     values = x.astype(acc, copy=False)
     mean = values.mean(axis=1)
     out = values - mean[:, None]
-    var = np.mean(out * out, axis=1)
+    with np.errstate(over="ignore"):  # an overflow is caught below
+        var = np.mean(out * out, axis=1)
     rstd = 1.0 / np.sqrt(var + eps)
+    if np.isinf(var).any():  # squares overflowed (|x - mean| > ~1.8e19 in float32): scale them down
+        rstd = reciprocal_std(np, out, 1, eps)[:, 0]
     out *= rstd[:, None]
     if weight is not None:
         out *= weight
