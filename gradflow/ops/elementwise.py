@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import dtypes
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
@@ -127,7 +129,15 @@ def erf(input: Tensor) -> Tensor:
 class Round(Function):
     @staticmethod
     def forward(ctx, x, decimals):
-        return ctx.device.backend.xp.round(x, decimals)
+        xp = ctx.device.backend.xp
+        if decimals == 0 or x.dtype.kind != "f":
+            return xp.round(x, decimals)
+        # PyTorch scales by 10^|decimals| (computed in float64, then cast) in the op's math type: float32 for
+        # float16, where x * 10 would overflow past 6553.5 and the halves would round differently.
+        work = x.astype(xp.float32) if x.dtype == xp.float16 else x
+        scale = work.dtype.type(np.float64(10.0) ** abs(decimals))
+        rounded = xp.rint(work * scale) / scale if decimals > 0 else xp.rint(work / scale) * scale
+        return rounded.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):
