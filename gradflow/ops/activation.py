@@ -153,8 +153,9 @@ class Elu(Function):
         (x,) = ctx.saved_tensors
         # alpha * exp(x) rather than out + alpha, which cancels to 0 (float32: from x < -17) long before
         # exp(x) underflows. x is clamped to <= 0 so that, under create_graph, the masked-out branch never
-        # holds exp(large x) = inf (0 * inf = NaN). As PyTorch, only x <= 0 takes it: a NaN input gets 1.
-        return grad * where(x <= 0, ctx.alpha * x.clamp(max=0).exp(), 1.0)
+        # holds exp(large x) = inf (0 * inf = NaN). A NaN input takes the exp branch (clamp keeps NaN), so its
+        # gradient is NaN, as PyTorch's vectorized kernel gives (docs/differences.md, elu-nan-grad).
+        return grad * where(x > 0, 1.0, ctx.alpha * x.clamp(max=0).exp())
 
 
 class Gelu(Function):
