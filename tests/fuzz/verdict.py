@@ -102,6 +102,7 @@ DIFFERENCES = {
         ("F.gelu",), ("value",), lambda case, outcome: case.dtype in ("float16", "float32") and has_pos_inf(case)
     ),
     "elu-nan-grad": Rule(("F.elu",), ("grad",), lambda case, outcome: has_nan(case)),
+    "sdpa-nan": Rule(("F.scaled_dot_product_attention",), ("value", "grad"), lambda case, outcome: has_nan(case)),
 }
 
 
@@ -160,20 +161,14 @@ KNOWN = [
         lambda case, outcome: nonfinite(case),
     ),
     found(
-        "scaled_dot_product_attention: a NaN query row under is_causal gives NaN; PyTorch's fused CPU kernel gives 0",
-        ["F.scaled_dot_product_attention"],
-        ["value", "grad"],
-        lambda case, outcome: has_nan(case),
-    ),
-    found(
         "norm's gradient at a subnormal input is ~0 (its squared norm underflows); PyTorch's is sign(x)",
         ["norm*"],
         ["grad"],
     ),
     found(
         "softmax/log_softmax with NaN/inf in a slice: PyTorch gives NaN for the whole slice, gradflow 0/-inf for "
-        "the other entries",
-        ["softmax", "log_softmax"],
+        "the other entries (also scaled_dot_product_attention, whose softmax is the backend's: +-inf scores)",
+        ["softmax", "log_softmax", "F.scaled_dot_product_attention"],
         ["value", "grad"],
         lambda case, outcome: nonfinite(case),
     ),
