@@ -148,12 +148,6 @@ KNOWN = [
     known(F16_ACCUMULATE, ["*"], ["value", "grad"], lambda case, outcome: case.dtype == "float16" and huge(case)),
     # Found by this suite, not on the list: reported to the lead, fix pending.
     found(
-        "cumprod's gradient is NaN at an inf/0 element where PyTorch's is finite",
-        ["cumprod"],
-        ["grad"],
-        lambda c, o: nonfinite(c) or True,
-    ),
-    found(
         "cross_entropy with inf logits: gradflow's gradient is finite where PyTorch's is NaN (the cross_entropy "
         "stability fix should settle this too)",
         ["F.cross_entropy", "F.nll_loss"],
