@@ -102,6 +102,9 @@ DIFFERENCES = {
         ("F.gelu",), ("value",), lambda case, outcome: case.dtype in ("float16", "float32") and has_pos_inf(case)
     ),
     "elu-nan-grad": Rule(("F.elu",), ("grad",), lambda case, outcome: has_nan(case)),
+    "conv-transpose-empty-output": Rule(
+        ("F.conv_transpose2d", "nn.ConvTranspose2d"), ("accepts",), _detail("Output size is too small")
+    ),
     "sdpa-nan": Rule(("F.scaled_dot_product_attention",), ("value", "grad"), lambda case, outcome: has_nan(case)),
 }
 
