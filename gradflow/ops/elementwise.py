@@ -135,7 +135,8 @@ class Round(Function):
         # PyTorch scales by 10^|decimals| (computed in float64, then cast) in the op's math type: float32 for
         # float16, where x * 10 would overflow past 6553.5 and the halves would round differently.
         work = x.astype(xp.float32) if x.dtype == xp.float16 else x
-        scale = work.dtype.type(np.float64(10.0) ** abs(decimals))
+        with np.errstate(over="ignore"):  # 10^|decimals| past the dtype's range is inf, as in PyTorch (any device)
+            scale = work.dtype.type(np.float64(10.0) ** abs(decimals))
         rounded = xp.rint(work * scale) / scale if decimals > 0 else xp.rint(work / scale) * scale
         return rounded.astype(x.dtype, copy=False)
 
