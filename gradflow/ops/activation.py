@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import math
 
+from .. import dtypes
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
-from ..errors import ArgumentValueError
+from ..errors import ArgumentValueError, DtypeError
 from ..tensor import Tensor
 from ._checks import require_float
 from .compare import where
@@ -152,8 +153,9 @@ class Elu(Function):
         (x,) = ctx.saved_tensors
         # alpha * exp(x) rather than out + alpha, which cancels to 0 (float32: from x < -17) long before
         # exp(x) underflows. x is clamped to <= 0 so that, under create_graph, the masked-out branch never
-        # holds exp(large x) = inf (0 * inf = NaN). As PyTorch, only x <= 0 takes it: a NaN input gets 1.
-        return grad * where(x <= 0, ctx.alpha * x.clamp(max=0).exp(), 1.0)
+        # holds exp(large x) = inf (0 * inf = NaN). A NaN input takes the exp branch (clamp keeps NaN), so its
+        # gradient is NaN, as PyTorch's vectorized kernel gives (docs/differences.md, elu-nan-grad).
+        return grad * where(x > 0, 1.0, ctx.alpha * x.clamp(max=0).exp())
 
 
 class Gelu(Function):
@@ -230,7 +232,12 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def relu(input: Tensor) -> Tensor:
-    """max(x, 0)."""
+    """max(x, 0); integer tensors keep their dtype, bool tensors raise (as in PyTorch)."""
+    if getattr(input, "_dtype", None) is dtypes.bool:  # a non-tensor goes on to Relu.apply's typed error
+        raise DtypeError(
+            "relu: bool inputs are not supported (a bool tensor is already its own relu); convert with .long() or "
+            ".float() first"
+        )
     return Relu.apply(input)
 
 

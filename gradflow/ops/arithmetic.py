@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..autograd.function import Function
-from ..errors import ArgumentValueError, DtypeError, IntegerDivisionByZeroError
+from ..errors import ArgumentTypeError, ArgumentValueError, DtypeError, IntegerDivisionByZeroError
 from ..tensor import Tensor
 from ._operands import apply_broadcasting, promote_operands
 from .compare import where
@@ -166,7 +166,10 @@ class Pow(Function):
 
 def _integer_power(xp, base, exponent):
     """``base ** exponent``; integer tensors to negative integer tensor powers give torch's values (NumPy raises):
-    1 for base 1, +-1 for base -1 by the exponent's parity, 0 otherwise (the fraction truncated)."""
+    1 for base 1, +-1 for base -1 by the exponent's parity, 0 otherwise (the fraction truncated).
+    A bool result stays bool (``b ** True`` is b, ``b ** False`` is True), where NumPy would give int8."""
+    if _is_bool(base) and _is_bool(exponent):
+        return xp.logical_or(base, xp.logical_not(exponent))
     kind = getattr(exponent, "dtype", None)
     if kind is None or kind.kind not in "iu" or getattr(base, "dtype", exponent.dtype).kind not in "iu":
         return base**exponent
@@ -178,9 +181,34 @@ def _integer_power(xp, base, exponent):
     return xp.where(negative, xp.where((base == 1) | (base == -1), parity, 0), positive).astype(positive.dtype)
 
 
+def _is_bool(value) -> bool:
+    """A Python bool or a bool array (NumPy's or CuPy's dtype compares equal to ``bool``)."""
+    return isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", None) == "b"
+
+
 def _log_scalar(value: float) -> float:
     """log of a Python number, as a tensor log would give it: -inf at 0, NaN below."""
     return math.log(value) if value > 0 else (-math.inf if value == 0 else math.nan)
+
+
+class BoolExponentGuard(Function):
+    """The identity on the base of ``x ** bool_tensor``, whose backward refuses as PyTorch's does.
+
+    The bool exponent is cast to the base's dtype before the power, so the power's own backward could
+    not tell; PyTorch computes the forward and raises only when the base's gradient is asked for
+    (its ``exponent - 1`` is a bool subtraction).
+    """
+
+    @staticmethod
+    def forward(ctx, base):
+        return base
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise DtypeError(
+            "pow: the gradient of `base ** exponent` with respect to the base is not defined for a bool exponent "
+            "tensor; convert the exponent first (exponent.to(base.dtype))"
+        )
 
 
 class Neg(Function):
@@ -209,20 +237,29 @@ class Abs(Function):
 
 
 def add(input, other, *, alpha=1) -> Tensor:
-    """``input + alpha * other`` with broadcasting."""
-    (a, b), _ = promote_operands("add", input, other, numbers_allowed=True)
-    if alpha == 1:
+    """``input + alpha * other`` with broadcasting.
+
+    ``alpha`` takes the result's dtype, as in PyTorch: a bool result uses ``bool(alpha)``, and an integer or
+    bool result refuses a float ``alpha``.
+    """
+    (a, b), dtype = promote_operands("add", input, other, numbers_allowed=True)
+    if alpha == 1 and alpha.__class__ is not bool:
         return apply_broadcasting(Add, "add", a, b)
+    alpha = _check_alpha("add", dtype, alpha)
+    if alpha is True:  # a bool result: a | (b & alpha)
+        return apply_broadcasting(Add, "add", a, b)
+    if alpha is False and not isinstance(b, Tensor):  # False * a Python bool would be the int 0
+        return apply_broadcasting(Add, "add", a, False)
     return apply_broadcasting(ScaledAdd, "add", a, b, alpha)
 
 
 def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other`` with broadcasting; bool operands raise, as in PyTorch (use ``^`` or ``~``)."""
     _refuse_bool("sub", "Subtraction, the `-` operator,", input, other, "use the `^` or logical_xor() operator")
-    (a, b), _ = promote_operands("sub", input, other, numbers_allowed=True)
-    if alpha == 1:
+    (a, b), dtype = promote_operands("sub", input, other, numbers_allowed=True)
+    if alpha == 1 and alpha.__class__ is not bool:
         return apply_broadcasting(Sub, "sub", a, b)
-    return apply_broadcasting(ScaledSub, "sub", a, b, alpha)
+    return apply_broadcasting(ScaledSub, "sub", a, b, _check_alpha("sub", dtype, alpha))
 
 
 def mul(input, other) -> Tensor:
@@ -265,6 +302,8 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 - PyTorch's name
             f"pow: integers to negative integer powers are not allowed ({dtype.name} ** {power}); "
             "convert the base with .float() first"
         )
+    if isinstance(exponent, Tensor) and exponent._dtype.name == "bool" and dtype.name != "bool":
+        base = BoolExponentGuard.apply(base) if isinstance(base, Tensor) and base.requires_grad else base
     return apply_broadcasting(Pow, "pow", base, power)
 
 
@@ -287,6 +326,23 @@ def _refuse_bool(op: str, what: str, input, other, fix: str) -> None:
             raise DtypeError(f"{op}: {what} on a bool tensor is not supported; {fix}")
 
 
+def _check_alpha(op: str, dtype, alpha):
+    """PyTorch's rule for ``alpha`` in add/sub: it must fit the result's dtype; a bool result takes bool(alpha)."""
+    if isinstance(alpha, complex):  # gradflow has no complex dtypes
+        raise ArgumentTypeError(f"{op}: alpha must not be a complex number (got {alpha!r}); pass a real alpha")
+    if isinstance(alpha, (bool, np.bool_)) and dtype.name != "bool":
+        raise ArgumentTypeError(
+            f"{op}: a bool alpha is only supported for bool results, got alpha={alpha!r} with {dtype.name} operands; "
+            "pass a number"
+        )
+    if not dtype.is_floating_point and not isinstance(alpha, (int, np.integer)):
+        raise ArgumentTypeError(
+            f"{op}: for integer or bool operands ({dtype.name}) alpha must not be a floating point number "
+            f"(got {alpha!r}); pass an integer alpha or convert the operands with .float()"
+        )
+    return bool(alpha) if dtype.name == "bool" else alpha
+
+
 def _check_integer_divisor(op: str, a, b, dtype) -> None:
     """Integer // 0 and % 0 have no integer result: PyTorch raises (NumPy would give 0 and warn)."""
     if dtype.is_floating_point:
@@ -305,7 +361,7 @@ def _check_integer_divisor(op: str, a, b, dtype) -> None:
 
 def rsub(input, other, *, alpha=1) -> Tensor:
     """``other - alpha * input``."""
-    return sub(other, input * alpha if alpha != 1 else input)
+    return sub(other, input, alpha=alpha)
 
 
 def true_divide(input, other) -> Tensor:

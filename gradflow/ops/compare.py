@@ -107,7 +107,7 @@ def isclose(input, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: boo
 
 
 class Maximum(Function):
-    """max(a, b) elementwise; at ties each side gets half the gradient, as in PyTorch."""
+    """max(a, b) elementwise; the gradient's shares are ``_shares``'s (PyTorch's rule)."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -117,11 +117,12 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a > b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1 - share_a)
+        return _shares(ctx, grad, a, b, a < b, a > b)
 
 
 class Minimum(Function):
+    """min(a, b) elementwise; the gradient's shares are ``_shares``'s (PyTorch's rule)."""
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -130,8 +131,17 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a < b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1 - share_a)
+        return _shares(ctx, grad, a, b, a > b, a < b)
+
+
+def _shares(ctx, grad, a, b, a_loses, b_loses):
+    """The gradients of max/min(a, b): the winner gets all of it, a tie half to each, and where either is NaN
+    (the result is NaN) both get all of it, so the NaN reaches both inputs' gradients, as in PyTorch."""
+    tie = where(a == b, 0.5, 1.0)
+    needs_a, needs_b = ctx.needs_input_grad
+    grad_a = grad * where(a_loses, 0.0, tie).to(grad.dtype) if needs_a else None
+    grad_b = grad * where(b_loses, 0.0, tie).to(grad.dtype) if needs_b else None
+    return grad_a, grad_b
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:
@@ -168,17 +178,48 @@ class Clamp(Function):
         return grad * inside
 
 
+class ClampBetween(Function):
+    """clamp with a tensor bound (either bound may be None, a number or a tensor), with PyTorch's gradients:
+    the input gets it where low <= x <= high (never at NaN), low where x < low < high, high where x > high
+    or high < low (the bound that decides the result; high wins when the bounds cross)."""
+
+    @staticmethod
+    def forward(ctx, x, low, high):
+        xp = ctx.device.backend.xp
+        ctx.save_for_backward(x, low, high)
+        out = x if low is None else xp.maximum(x, low)
+        return out if high is None else xp.minimum(out, high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, low, high = ctx.saved_tensors
+        needs_x, needs_low, needs_high = ctx.needs_input_grad
+        grad_x = grad_low = grad_high = None
+        if needs_x:
+            if low is None or high is None:
+                inside = x <= high if low is None else x >= low
+            else:
+                inside = logical_and(x >= low, x <= high)
+            grad_x = where(inside, grad, 0.0)
+        if needs_low and low is not None:
+            below = x < low if high is None else logical_and(x < low, low < high)
+            grad_low = where(below, grad, 0.0)
+        if needs_high and high is not None:
+            above = x > high if low is None else logical_or(x > high, high < low)
+            grad_high = where(above, grad, 0.0)
+        return grad_x, grad_low, grad_high
+
+
 def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's names
     """Limit every element to [min, max]; either bound may be None, a number or a tensor."""
     if min is None and max is None:
         raise ArgumentValueError("clamp: at least one of min and max must be given; pass min=, max= or both")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        result = input
-        if min is not None:
-            result = maximum(result, min if isinstance(min, Tensor) else scalar_or_tensor(min, input, "clamp"))
-        if max is not None:
-            result = minimum(result, max if isinstance(max, Tensor) else scalar_or_tensor(max, input, "clamp"))
-        return result
+        bounds = [v for v in (min, max) if v is not None]
+        (input, *bounds), _ = promote_operands("clamp", input, *bounds)
+        low = bounds.pop(0) if min is not None else None
+        high = bounds.pop(0) if max is not None else None
+        return apply_broadcasting(ClampBetween, "clamp", input, low, high)
     dtype = result_type(input, *(v for v in (min, max) if v is not None))
     if dtype is not input._dtype:
         input = input.to(dtype)

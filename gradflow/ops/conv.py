@@ -202,7 +202,10 @@ def conv_transpose2d(
         (size - 1) * s - 2 * p + d * (k - 1) + o + 1
         for size, s, p, d, k, o in zip(input_shape[2:], stride, padding, dilation, kernel, output_padding)
     )
-    if min(out_size + input_shape[2:]) <= 0:
+    # An output size of 0 gives an empty output (PyTorch's float16 and batched float32 kernels; its float32
+    # single-sample and float64 kernels refuse: docs/differences.md, conv-transpose-empty-output). A negative
+    # size has no output, and a non-empty batch needs a non-empty input, as in PyTorch.
+    if min(out_size) < 0 or (input_shape[0] != 0 and min(input_shape[2:]) <= 0):
         raise ShapeError(
             f"{op}: given input size per channel: {_sizes(input_shape[2:])}. Calculated output size per channel: "
             f"{_sizes(out_size)}. Output size is too small; reduce padding or use a larger input"

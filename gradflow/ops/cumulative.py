@@ -1,6 +1,6 @@
 """Running reductions along one dimension: cumsum and cumprod (re-exported by ``reduce.py``).
 
-Integers and bools accumulate in int64; float16 running sums accumulate in float32, as PyTorch's do.
+Integers and bools accumulate in int64; float16 running sums and products accumulate in float32, as PyTorch's do.
 """
 
 from __future__ import annotations
@@ -51,15 +51,21 @@ def cumsum(input: Tensor, dim: int, *, dtype=None) -> Tensor:
 class Cumprod(Function):
     @staticmethod
     def forward(ctx, x, axis, dtype):
+        xp = ctx.device.backend.xp
         ctx.axis = axis
-        out = x.astype(dtype or x.dtype) if x.ndim == 0 else ctx.device.backend.xp.cumprod(x, axis=axis, dtype=dtype)
+        # float16 accumulates in float32, as PyTorch's does (products past 65504 or below its subnormals recover).
+        half = dtype is None and x.dtype == xp.float16
+        out = (
+            x.astype(dtype or x.dtype) if x.ndim == 0 else xp.cumprod(x, axis=axis, dtype=xp.float32 if half else dtype)
+        )
+        out = out.astype(x.dtype) if half else out
         ctx.save_for_backward(x, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
-        if x.ndim == 0:  # cumprod of a 0-d tensor is the tensor
+        if x.ndim == 0 or x.shape[ctx.axis] == 1:  # along one element cumprod is the identity (inf included)
             return grad
         # d out_i / d x_k = out_i / x_k for i >= k: a reverse running sum, divided by x (a host
         # sync to look for zeros, as PyTorch does; zeros need the exact first-order formula).

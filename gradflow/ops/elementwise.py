@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .. import dtypes
 from ..autograd.function import Function
 from ..dtypes import get_default_dtype
 from ..errors import not_a_tensor
@@ -17,8 +20,13 @@ from .activation import tanh  # noqa: F401 - re-exported: one tanh, on the fused
 from .arithmetic import quiet
 
 
-def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: str = "", uses: str = "input"):
+def _unary(
+    name: str, forward, derivative=None, float_only: bool = True, doc: str = "", uses: str = "input", bools_to=None
+):
     """Build a unary op from ``forward(xp, x)`` and ``derivative(x, out)`` (None: gradient zero).
+
+    ``bools_to`` (with ``float_only=False``) is the dtype bool inputs are cast to first (square(bool) is
+    int64 in PyTorch).
 
     ``uses`` says which of x and out the derivative reads ("input" or "output"); only
     that one is saved, so an in-place change of the other does not invalidate backward.
@@ -46,6 +54,8 @@ def _unary(name: str, forward, derivative=None, float_only: bool = True, doc: st
         try:  # costs nothing until a number comes in instead of a Tensor
             if float_only and not input._dtype.is_floating_point:
                 input = input.to(get_default_dtype())
+            elif bools_to is not None and input._dtype is dtypes.bool:
+                input = input.to(bools_to)
         except AttributeError:
             raise not_a_tensor(name, input) from None
         return UnaryOp.apply(input)
@@ -72,7 +82,7 @@ sqrt = _unary("sqrt", lambda xp, x: xp.sqrt(x), lambda x, out: 0.5 / out, uses="
 rsqrt = _unary(
     "rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda x, out: -0.5 * out * out * out, doc="1 / sqrt(x).", uses="output"
 )
-square = _unary("square", lambda xp, x: x * x, lambda x, out: 2 * x, float_only=False)
+square = _unary("square", lambda xp, x: x * x, lambda x, out: 2 * x, float_only=False, bools_to=dtypes.int64)
 reciprocal = _unary("reciprocal", lambda xp, x: 1 / x, lambda x, out: -out * out, uses="output")
 sin = _unary("sin", lambda xp, x: xp.sin(x), lambda x, out: x.cos())
 cos = _unary("cos", lambda xp, x: xp.cos(x), lambda x, out: -x.sin())
@@ -119,7 +129,16 @@ def erf(input: Tensor) -> Tensor:
 class Round(Function):
     @staticmethod
     def forward(ctx, x, decimals):
-        return ctx.device.backend.xp.round(x, decimals)
+        xp = ctx.device.backend.xp
+        if decimals == 0 or x.dtype.kind != "f":
+            return xp.round(x, decimals)
+        # PyTorch scales by 10^|decimals| (computed in float64, then cast) in the op's math type: float32 for
+        # float16, where x * 10 would overflow past 6553.5 and the halves would round differently.
+        work = x.astype(xp.float32) if x.dtype == xp.float16 else x
+        with np.errstate(over="ignore"):  # 10^|decimals| past the dtype's range is inf, as in PyTorch (any device)
+            scale = work.dtype.type(np.float64(10.0) ** abs(decimals))
+        rounded = xp.rint(work * scale) / scale if decimals > 0 else xp.rint(work / scale) * scale
+        return rounded.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, grad):

@@ -31,8 +31,11 @@ from .inplace import apply_inplace
 # repeats accumulated (scatter_add, index_add). Their backwards are each other, so double backward is free.
 
 
-def _index_tensor(op: str, input: Tensor, index) -> Tensor:
-    """``index`` as an integer tensor on ``input``'s device, or a typed error saying what to pass."""
+def _index_tensor(op: str, input: Tensor, index, empty_any_dtype: bool = False) -> Tensor:
+    """``index`` as an integer tensor on ``input``'s device, or a typed error saying what to pass.
+
+    With ``empty_any_dtype`` (gather/scatter, as PyTorch) an empty index of any dtype passes.
+    """
     if not isinstance(index, Tensor):
         if not isinstance(index, (list, tuple, np.ndarray, numbers.Integral)):
             raise ArgumentTypeError(
@@ -40,7 +43,7 @@ def _index_tensor(op: str, input: Tensor, index) -> Tensor:
                 "wrap it with gradflow.tensor(..., dtype=gradflow.int64)"
             )
         index = tensor(index, dtype=int64, device=input.device)
-    if index._dtype not in (int64, int32):
+    if index._dtype not in (int64, int32) and not (empty_any_dtype and index._data.size == 0):
         raise DtypeError(
             f"{op}: expected an int64 or int32 index tensor, got {index._dtype.name} of shape "
             f"{shape_str(index.shape)}; convert it with .long()"
@@ -136,8 +139,16 @@ def _leading(tensor: Tensor, shape: tuple) -> Tensor:
 
 
 def _scatter_args(op: str, input: Tensor, dim: int, index, src=None):
-    """Check a gather/scatter call; return (input as >= 1-d, axis, index, src cut to the index's shape)."""
-    index = _index_tensor(op, input, index)
+    """Check a gather/scatter call; return (input as >= 1-d, axis, index, src cut to the index's shape).
+
+    An empty index has nothing to read or write: PyTorch then checks only ``dim`` and src's dtype (not the
+    index's dtype, dimensions or sizes), and so does this; axis comes back None.
+    """
+    index = _index_tensor(op, input, index, empty_any_dtype=True)
+    if index._data.size == 0:
+        normalize_dim(dim, max(input.ndim, 1), op)
+        _check_src_dtype(op, input, src)
+        return input, None, index, src
     if index.ndim != max(input.ndim, 1) and not (input.ndim == 0 and index.ndim == 0):
         raise ShapeError(
             f"{op}: index must have the same number of dimensions as the input, got index of shape "
@@ -161,12 +172,24 @@ def _scatter_args(op: str, input: Tensor, dim: int, index, src=None):
                 f"least as large as the index of shape {shape_str(index.shape)} in every dimension"
             )
         src = _leading(src, index.shape)
+    _check_src_dtype(op, input, src)
+    return base, axis, _check_range(op, index, base.shape[axis], dim, input.shape), src
+
+
+def _check_src_dtype(op: str, input: Tensor, src) -> None:
     if isinstance(src, Tensor) and src._dtype is not input._dtype:
         raise DtypeError(
             f"{op}: expected src of the input's dtype {input._dtype.name}, got {src._dtype.name}; "
             f"convert it with .to({input._dtype.name})"
         )
-    return base, axis, _check_range(op, index, base.shape[axis], dim, input.shape), src
+
+
+def _nothing_at(input: Tensor, index: Tensor) -> Tensor:
+    """gather with an empty index: an empty tensor of the index's shape, read from ``input`` (gradient zero)."""
+    backend = index._device.backend
+    with backend.context():
+        nowhere = backend.xp.zeros(index.shape, dtype=backend.xp.int64)
+    return Index.apply(input.reshape(-1), (nowhere,))
 
 
 def gather(input: Tensor, dim: int, index) -> Tensor:
@@ -177,6 +200,8 @@ def gather(input: Tensor, dim: int, index) -> Tensor:
     [[1, 1], [4, 3]]
     """
     base, axis, index, _ = _scatter_args("gather", input, dim, index)
+    if axis is None:
+        return _nothing_at(input, index)
     result = Index.apply(base, _along(index, axis))
     return result.reshape(()) if input.ndim == 0 else result
 
@@ -191,6 +216,8 @@ def scatter(input: Tensor, dim: int, index, src=None, *, value=None) -> Tensor:
         raise ArgumentTypeError("scatter: pass exactly one of src (a tensor) and value (a number)")
     src = value if src is None else src
     base, axis, index, src = _scatter_args("scatter", input, dim, index, src)
+    if axis is None:  # an empty index writes nothing
+        return input.clone()
     result = IndexPut.apply(base, _along(index, axis), src)
     return result.reshape(()) if input.ndim == 0 else result
 
@@ -205,6 +232,8 @@ def scatter_add(input: Tensor, dim: int, index, src: Tensor) -> Tensor:
             f"scatter_add: src must be a Tensor, got {type(src).__name__}; use scatter(..., value=) for a number"
         )
     base, axis, index, src = _scatter_args("scatter_add", input, dim, index, src)
+    if axis is None:  # an empty index adds nothing
+        return input.clone()
     result = _add_at(base, _along(index, axis), src)
     return result.reshape(()) if input.ndim == 0 else result
 

@@ -79,8 +79,9 @@ OPS = [
     ),
     OpInfo(
         "clamp_tensor_bounds",
-        lambda x, lo: gf.clamp(x, lo, lo + 1.0),
-        lambda x, lo: np.clip(x, lo, lo + 1.0),
+        # bounds around lo, not at it: the sampler can draw x == lo, a kink where PyTorch's gradient is one-sided
+        lambda x, lo: gf.clamp(x, lo - 0.5, lo + 0.5),
+        lambda x, lo: np.clip(x, lo - 0.5, lo + 0.5),
         binary_sample(),
         gradgrad=False,
     ),
