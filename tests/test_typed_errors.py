@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import gradflow as gf
-from gradflow.errors import GradflowError
+from gradflow.errors import DtypeError, GradflowError
 
 NAN, INF = math.nan, math.inf
 
@@ -200,3 +200,13 @@ def test_every_error_type_is_also_a_builtin():
                     ImportError,
                 )
             ), name
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_argmax_and_argmin_of_bool_raise_the_typed_error_like_torch(op):
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        getattr(torch, op)(torch.tensor([True, False]))
+    with pytest.raises(DtypeError, match=rf"^{op}: bool inputs are not supported; convert first"):
+        getattr(gf, op)(gf.tensor([True, False]))
+    assert getattr(gf, op)(gf.tensor([True, False]).long()).item() == getattr(torch, op)(torch.tensor([1, 0])).item()

@@ -14,6 +14,7 @@ import builtins
 from collections import namedtuple
 
 from ..autograd.function import Function
+from ..dtypes import bool as bool_
 from ..dtypes import float16, float32
 from ..errors import DtypeError, IndexOutOfRangeError, ShapeError, shape_str
 from ..tensor import Tensor
@@ -286,6 +287,8 @@ def _arg_extreme(op: str, input: Tensor, dim, keepdim: bool, largest: bool) -> T
             return xp.zeros((), dtype=xp.int64)
         return pick(x, axis=axis, keepdims=keepdim).astype(xp.int64, copy=False)
 
+    if input.dtype is bool_:  # PyTorch has no argmax/argmin kernel for bool
+        raise DtypeError(f"{op}: bool inputs are not supported; convert first, e.g. {op}(x.long())")
     axis = None if dim is None else normalize_dim(dim, input.ndim, op)
     _require_elements(op, input, () if axis is None or input.ndim == 0 else (axis,), dim is not None)
     return _no_grad_op(op, compute, input)
